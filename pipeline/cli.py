@@ -1,0 +1,190 @@
+"""The ``uvd`` command line. click parses uvd's flags; anything else goes to Beam."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import tempfile
+from pathlib import Path
+
+import click
+
+import uvd
+
+
+def _echo_kv(rows: list[tuple[str, object]]) -> None:
+    width = max(len(k) for k, _ in rows)
+    for k, v in rows:
+        click.echo(f"  {k.ljust(width)}  {v}")
+
+
+@click.group()
+@click.version_option(uvd.__version__, prog_name="uvd")
+@click.option("-v", "--verbose", count=True, help="More logging (-v info, -vv debug).")
+def main(verbose: int) -> None:
+    """uvd: build LVM visual-sentence datasets and train on them."""
+    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    if verbose == 0:  # Beam is chatty at WARNING about optional GCP clients; uvd's own rejects still show
+        logging.getLogger("apache_beam").setLevel(logging.ERROR)
+        logging.getLogger("root").setLevel(logging.ERROR)
+
+
+def _count_local_items(sources) -> int | None:
+    """How many media files the sources hold, for the progress bar (local paths only)."""
+    from apache_beam.io.filesystems import FileSystems
+
+    from uvd.pipeline.transforms import item_from_path
+
+    total = 0
+    for s in sources:
+        if FileSystems.get_scheme(s.root) is not None:
+            return None
+        matched = FileSystems.match([FileSystems.join(s.root.rstrip("/"), "**")])[0].metadata_list
+        total += sum(item_from_path(m.path, s) is not None for m in matched)
+    return total
+
+
+@main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.option("--source", "sources", multiple=True, required=True, metavar="[NAME=]KIND:PATH",
+              help="A folder of images or videos, e.g. images:data/photos or clips=videos:s3://b/v. Repeatable.")
+@click.option("--out", "out_dir", required=True, help="Output directory (local, s3:// or gs://).")
+@click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False),
+              help="Build config (TOML with a [build] table, or JSON).")
+@click.option("--tokenizer", help="Tokenizer directory, or random:<config>[:<seed>] (untrained).")
+@click.option("--seed", type=int, help="Global seed of every random choice.")
+@click.option("--samples-per-shard", type=int, help="Target sentences per shard.")
+@click.option("--workers", type=int, default=1, show_default=True,
+              help="Local worker processes (DirectRunner direct_num_workers).")
+@click.option("--overwrite", is_flag=True, help="Replace an existing build in --out.")
+@click.option("--device", default="auto", show_default=True, help="Tokenizer device: auto, cpu or cuda.")
+@click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bar on local runs.")
+@click.pass_context
+def build(ctx, sources, out_dir, config_path, tokenizer, seed, samples_per_shard, workers, overwrite, device,
+          progress) -> None:
+    """Build visual-sentence shards from image and video folders.
+
+    Extra arguments are passed to Beam's PipelineOptions, e.g. --runner=DataflowRunner.
+    """
+    from uvd.pipeline import job
+    from uvd.pipeline.config import load_build_config, parse_source
+    from uvd.pipeline.progress import ProgressWatcher
+
+    try:
+        source_cfgs = [parse_source(s) for s in sources]
+        config = load_build_config(config_path).replace(tokenizer=tokenizer, seed=seed,
+                                                        samples_per_shard=samples_per_shard)
+    except ValueError as e:
+        raise click.UsageError(str(e)) from e
+    beam_args = list(ctx.args)
+    local = not any(a.startswith("--runner") for a in beam_args) or any(
+        a in ("--runner=DirectRunner", "--runner=FnApiRunner") for a in beam_args)
+    if local and workers > 1:
+        beam_args += [f"--direct_num_workers={workers}", "--direct_running_mode=multi_processing"]
+    total = _count_local_items(source_cfgs) if (local and progress) else None
+    click.echo(f"uvd build: {len(source_cfgs)} source(s) -> {out_dir}; tokenizer {config.tokenizer}")
+    try:
+        with tempfile.TemporaryDirectory(prefix="uvd-progress-") as progress_dir:
+            if total is not None:
+                with ProgressWatcher(progress_dir, total, "items decoded"):
+                    summary = job.run(source_cfgs, out_dir, config, beam_args, overwrite=overwrite,
+                                      progress_dir=progress_dir, device=device)
+            else:
+                summary = job.run(source_cfgs, out_dir, config, beam_args, overwrite=overwrite, device=device)
+    except (FileExistsError, ValueError) as e:
+        raise click.ClickException(str(e)) from e
+    _print_summary(summary, out_dir)
+
+
+def _print_summary(summary: dict, out_dir: str) -> None:
+    from uvd.pipeline.format import MANIFEST_NAME, REJECTS_NAME
+    from uvd.pipeline.shards import read_manifest
+
+    _, prov = read_manifest(out_dir)
+    tok = prov.get("tokenizer", {})
+    click.echo("\nBuild summary")
+    rows = [(f"inputs[{k}]", v) for k, v in summary["inputs"].items()]
+    rows += [("sentences", summary["sentences"]), ("images", summary["images"]), ("tokens", summary["tokens"]),
+             ("shards", summary["shards"]), ("bytes", summary["bytes"])]
+    rows += [(f"rejected[{k}]", v) for k, v in summary["rejects"].items()] or [("rejected", 0)]
+    rows += [("manifest", f"{out_dir}/{MANIFEST_NAME}"), ("rejects", f"{out_dir}/{REJECTS_NAME}")]
+    _echo_kv(rows)
+    if not tok.get("trained", True):
+        click.secho(f"  NOTE: tokenizer {tok.get('spec')} has RANDOM, UNTRAINED weights: the tokens do not "
+                    "describe the images meaningfully.", fg="yellow")
+
+
+@main.command()
+@click.argument("data_dirs", nargs=-1, required=True)
+@click.option("--model", "model_name", default="debug", show_default=True, help="Model size (see model/llama.py).")
+@click.option("--steps", type=int, default=20, show_default=True)
+@click.option("--seq-len", type=int, default=4096, show_default=True)
+@click.option("--batch-size", type=int, default=1, show_default=True)
+@click.option("--lr", type=float, default=None, help="Peak learning rate (default: LVM's 1.5e-4).")
+@click.option("--warmup-steps", type=int, default=None)
+@click.option("--num-workers", type=int, default=0, show_default=True, help="DataLoader workers.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--device", default="auto", show_default=True)
+@click.option("--out", "out_dir", required=True, help="Checkpoint directory.")
+def train(data_dirs, model_name, steps, seq_len, batch_size, lr, warmup_steps, num_workers, seed, device,
+          out_dir) -> None:
+    """Train the LLaMA-style model on built shards (one or more build directories)."""
+    from uvd.model.train import TrainConfig, train as run_training
+
+    overrides = {k: v for k, v in {"lr": lr, "warmup_steps": warmup_steps}.items() if v is not None}
+    cfg = TrainConfig(data_dirs=list(data_dirs), model=model_name, steps=steps, seq_len=seq_len,
+                      batch_size=batch_size, num_workers=num_workers, seed=seed, device=device,
+                      out_dir=out_dir, **overrides)
+    result = run_training(cfg)
+    click.echo(f"trained {result.final_step} steps; loss {result.losses[0]:.4f} -> {result.losses[-1]:.4f}")
+    click.echo(f"checkpoint: {result.checkpoint_path}")
+
+
+@main.command()
+@click.argument("shard_or_dir", type=click.Path(exists=True))
+@click.option("--index", type=int, default=0, show_default=True, help="Which sentence (0-based, stored order).")
+@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False), help="PNG to write.")
+@click.option("--tokenizer", help="Tokenizer to decode with (default: the one the build recorded).")
+@click.option("--cols", type=int, default=4, show_default=True, help="Images per grid row.")
+def show(shard_or_dir, index, out_path, tokenizer, cols) -> None:
+    """Decode one sentence back to a PNG grid of its images."""
+    from uvd.pipeline.render import decode_sentence, image_grid, read_sentence, write_png
+    from uvd.pipeline.shards import read_manifest
+    from uvd.tokenizer import load_tokenizer
+
+    build_dir = Path(shard_or_dir) if Path(shard_or_dir).is_dir() else Path(shard_or_dir).parent
+    recorded = {}
+    if (build_dir / "manifest.parquet").exists():
+        recorded = read_manifest(str(build_dir))[1].get("tokenizer", {})
+    spec = tokenizer or recorded.get("spec")
+    if not spec:
+        raise click.UsageError("no manifest next to the shard records a tokenizer; pass --tokenizer")
+    try:
+        sentence = read_sentence(shard_or_dir, index)
+    except (IndexError, ValueError) as e:
+        raise click.ClickException(str(e)) from e
+    model = load_tokenizer(spec)
+    if recorded.get("sha256") and model.info.sha256 != recorded["sha256"]:
+        click.secho("  WARNING: decoding with a tokenizer other than the one that built these shards", fg="yellow")
+    write_png(out_path, image_grid(decode_sentence(sentence, model), cols=cols))
+    m = sentence.meta
+    click.echo(f"sentence {sentence.key}: {sentence.num_images} image(s) x {sentence.tokens_per_image} tokens, "
+               f"source {m.source}, layout {m.layout}, items {list(m.item_keys)}, frames {list(m.frame_indices)}")
+    if not model.info.trained:
+        click.secho(f"  NOTE: tokenizer {spec} has RANDOM, UNTRAINED weights: the PNG will not resemble "
+                    "the input images.", fg="yellow")
+    click.echo(f"wrote {out_path}")
+
+
+@main.command("sample-data")
+@click.argument("dest", type=click.Path(file_okay=False))
+def sample_data(dest) -> None:
+    """Collect the bundled real sample photos and videos into DEST/images and DEST/videos."""
+    from uvd.pipeline.demo_data import collect_sample
+
+    found = collect_sample(dest)
+    click.echo(f"{len(found['images'])} photos -> {dest}/images, {len(found['videos'])} videos -> {dest}/videos")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,73 @@
+"""Pure sentence assembly: which images make a sentence, and putting their tokens together.
+
+A :class:`SentencePlan` is decided before tokenization (by the source's rules) and
+travels beside the frames; :func:`assemble_sentence` joins it with the frames'
+tokens afterwards and refuses anything incomplete instead of padding it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+
+import numpy as np
+
+from uvd.pipeline.format import SentenceMeta, VisualSentence, sentence_key
+
+MAX_IMAGES_PER_SENTENCE = 16  # LVM: up to 16 images = 4096 tokens
+
+
+@dataclasses.dataclass(frozen=True)
+class SentencePlan:
+    """A sentence before tokenization: its key and what each position holds."""
+
+    key: str
+    meta: SentenceMeta
+
+    @property
+    def num_images(self) -> int:
+        return len(self.meta.frame_indices)
+
+
+class IncompleteSentence(Exception):
+    """Some frames of a planned sentence never arrived (or arrived twice)."""
+
+
+def item_seed(global_seed: int, source: str, item_key: str) -> int:
+    """The seed of every random choice for one item, from (global seed, source, item key)."""
+    digest = hashlib.sha256(f"{global_seed}\x00{source}\x00{item_key}".encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "little") >> 1  # fits in int64
+
+
+def image_sentence(*, source: str, group: str, item_key: str, global_seed: int) -> SentencePlan:
+    """An unpaired image is a one-image sentence."""
+    meta = SentenceMeta(source=source, group=group, layout="single_image", item_keys=(item_key,),
+                        frame_indices=(0,), seed=item_seed(global_seed, source, item_key), sentence_index=0)
+    return SentencePlan(key=sentence_key(source, item_key, 0), meta=meta)
+
+
+def video_sentences(*, source: str, group: str, item_key: str, clips: list[list[int]],
+                    global_seed: int) -> list[SentencePlan]:
+    """One sentence per clip, frames in temporal order."""
+    seed = item_seed(global_seed, source, item_key)
+    plans = []
+    for index, frames in enumerate(clips):
+        if not 0 < len(frames) <= MAX_IMAGES_PER_SENTENCE:
+            raise ValueError(f"{item_key}: clip of {len(frames)} frames")
+        meta = SentenceMeta(source=source, group=group, layout="video_clip", item_keys=(item_key,),
+                            frame_indices=tuple(frames), seed=seed, sentence_index=index)
+        plans.append(SentencePlan(key=sentence_key(source, item_key, index), meta=meta))
+    return plans
+
+
+def assemble_sentence(plan: SentencePlan, tokens_by_position: list[tuple[int, np.ndarray]]) -> VisualSentence:
+    """Order the per-image tokens by position; every position exactly once, or raise."""
+    positions = sorted(p for p, _ in tokens_by_position)
+    if positions != list(range(plan.num_images)):
+        raise IncompleteSentence(
+            f"{plan.key} ({plan.meta.item_keys[0]}): expected positions 0..{plan.num_images - 1}, got {positions}")
+    ordered = [np.asarray(t, dtype=np.uint16) for _, t in sorted(tokens_by_position, key=lambda pt: pt[0])]
+    lengths = {t.shape for t in ordered}
+    if len(lengths) != 1:
+        raise IncompleteSentence(f"{plan.key}: images have different token counts {sorted(lengths)}")
+    return VisualSentence(key=plan.key, tokens=np.stack(ordered), meta=plan.meta)

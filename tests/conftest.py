@@ -1,0 +1,34 @@
+"""Shared fixtures: tiny inputs in real layouts, built from real sample media."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from media import PHOTOS, photo, write_video
+
+
+@pytest.fixture
+def media_dirs(tmp_path: Path) -> dict[str, Path]:
+    """images/ with real photos (one in a sub-folder with a space and unicode in its name)
+    and videos/ with one real MP4 long enough for exactly one clip."""
+    images, videos = tmp_path / "images", tmp_path / "videos"
+    (images / "sub dir é").mkdir(parents=True)
+    videos.mkdir()
+    for name in PHOTOS[:3]:
+        shutil.copyfile(photo(name), images / name)
+    shutil.copyfile(photo(PHOTOS[3]), images / "sub dir é" / "rocket.v2.jpg")
+    (images / "README.txt").write_text("not an image; ignored")
+    write_video(videos / "pan.mp4", 40)  # 40 frames: one clip of 16 at stride 2 (lowered from 8)
+    return {"images": images, "videos": videos}
+
+
+@pytest.fixture
+def bad_media(media_dirs: dict[str, Path]) -> dict[str, Path]:
+    """Adds an unreadable image, an unreadable video and a too-short video."""
+    (media_dirs["images"] / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"garbage" * 10)
+    (media_dirs["videos"] / "broken.mp4").write_bytes(b"not a video at all" * 10)
+    write_video(media_dirs["videos"] / "short.mp4", 10)
+    return media_dirs

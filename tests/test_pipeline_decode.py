@@ -1,0 +1,95 @@
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from media import photo, video, write_video
+from uvd.pipeline import decode
+
+
+def png_bytes(w: int, h: int) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", (w, h)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def test_decode_real_photo_is_rgb_uint8():
+    data = photo("chelsea.png").read_bytes()
+    img = decode.decode_image(data, max_pixels=10**8, name="chelsea.png")
+    assert img.dtype == np.uint8 and img.ndim == 3 and img.shape[2] == 3
+    ref = np.asarray(Image.open(photo("chelsea.png")).convert("RGB"))
+    np.testing.assert_array_equal(img, ref)  # RGB order, not opencv's BGR
+
+
+def test_decode_grey_photo_becomes_three_channels():
+    img = decode.decode_image(photo("camera.png").read_bytes(), max_pixels=10**8, name="camera.png")
+    assert img.shape[2] == 3 and np.array_equal(img[..., 0], img[..., 1])
+
+
+@pytest.mark.parametrize("data,reason", [
+    (b"", "unreadable_image"),
+    (b"\x89PNG\r\n\x1a\n" + b"garbage" * 10, "unreadable_image"),
+    (np.random.default_rng(0).bytes(4096), "unreadable_image"),
+])
+def test_decode_bad_bytes_names_file_and_reason(data, reason):
+    with pytest.raises(decode.DecodeError) as err:
+        decode.decode_image(data, max_pixels=10**8, name="dir/bad.png")
+    assert err.value.reason == reason and "dir/bad.png" in str(err.value)
+
+
+def test_truncated_png_is_rejected():
+    data = photo("coffee.png").read_bytes()
+    with pytest.raises(decode.DecodeError) as err:
+        decode.decode_image(data[: len(data) // 3], max_pixels=10**8, name="cut.png")
+    assert err.value.reason == "unreadable_image"
+
+
+def test_pixel_limit_refuses_before_decoding():
+    with pytest.raises(decode.DecodeError) as err:
+        decode.decode_image(png_bytes(400, 300), max_pixels=400 * 300 - 1, name="bomb.png")
+    assert err.value.reason == "image_too_large" and "400x300" in err.value.message
+
+
+def test_resize_is_plain_whole_image_resize():
+    frame = np.zeros((100, 300, 3), np.uint8)
+    frame[:, 150:] = 255  # right half white stays the right half after a plain resize
+    out = decode.resize_frame(frame, 256)
+    assert out.shape == (256, 256, 3)
+    assert out[:, :120].max() == 0 and out[:, 136:].min() == 255
+
+
+@pytest.mark.parametrize("n,expected_stride,expected_clips", [
+    (250, 8, [list(range(0, 121, 8)), list(range(128, 249, 8))]),  # two clips, no overlap
+    (121, 8, [list(range(0, 121, 8))]),  # exactly one clip at stride 8
+    (120, 7, [list(range(0, 106, 7))]),  # too short for stride 8: stride lowered to fit
+    (16, 1, [list(range(16))]),
+    (15, 8, []),  # shorter than one clip: rejected
+])
+def test_plan_clips(n, expected_stride, expected_clips):
+    stride, clips = decode.plan_clips(n, clip_len=16, stride=8, min_len=16)
+    assert clips == expected_clips
+    if clips:
+        assert stride == expected_stride and all(len(c) == 16 and c[-1] < n for c in clips)
+
+
+def test_read_frames_seeks_exact_indices(tmp_path):
+    path = video("bikes.mp4")
+    reader = decode.open_video(str(path), name=str(path))
+    frames = decode.read_frames(reader, [0, 8, 16], name=str(path))
+    assert frames.shape == (3, 272, 640, 3) and frames.dtype == np.uint8
+    again = decode.read_frames(decode.open_video(str(path), name="x"), [16], name="x")
+    np.testing.assert_array_equal(frames[2], again[0])
+
+
+def test_unreadable_video_names_file(tmp_path):
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"not a video" * 20)
+    with pytest.raises(decode.DecodeError) as err:
+        decode.open_video(str(bad), name=str(bad))
+    assert err.value.reason == "unreadable_video" and str(bad) in err.value.message
+
+
+def test_short_written_video_length(tmp_path):
+    path = write_video(tmp_path / "s.mp4", 10)
+    assert len(decode.open_video(str(path), name="s")) == 10
