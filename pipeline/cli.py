@@ -143,10 +143,11 @@ def train(data_dirs, model_name, steps, seq_len, batch_size, lr, warmup_steps, n
 @main.command()
 @click.argument("shard_or_dir", type=click.Path(exists=True))
 @click.option("--index", type=int, default=0, show_default=True, help="Which sentence (0-based, stored order).")
+@click.option("--source", help="Count only sentences of this source.")
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False), help="PNG to write.")
 @click.option("--tokenizer", help="Tokenizer to decode with (default: the one the build recorded).")
 @click.option("--cols", type=int, default=4, show_default=True, help="Images per grid row.")
-def show(shard_or_dir, index, out_path, tokenizer, cols) -> None:
+def show(shard_or_dir, index, source, out_path, tokenizer, cols) -> None:
     """Decode one sentence back to a PNG grid of its images."""
     from uvd.pipeline.render import decode_sentence, image_grid, read_sentence, write_png
     from uvd.pipeline.shards import read_manifest
@@ -160,7 +161,7 @@ def show(shard_or_dir, index, out_path, tokenizer, cols) -> None:
     if not spec:
         raise click.UsageError("no manifest next to the shard records a tokenizer; pass --tokenizer")
     try:
-        sentence = read_sentence(shard_or_dir, index)
+        sentence = read_sentence(shard_or_dir, index, source)
     except (IndexError, ValueError) as e:
         raise click.ClickException(str(e)) from e
     model = load_tokenizer(spec)

@@ -9,6 +9,22 @@ import numpy as np
 from apache_beam.ml.inference.base import ModelHandler
 
 
+def pad_batch(frames: np.ndarray, size: int) -> np.ndarray:
+    """Zero-pad a [B,H,W,3] batch to exactly ``size`` frames.
+
+    Convolution and matmul kernels pick their algorithm (and so their rounding) by
+    tensor shape, so one frame's latents differ by ~1e-3 between batch sizes, enough to
+    flip near-tied codes. With one fixed batch shape, a frame's codes do not depend on
+    how Beam happened to batch it, nor on its neighbours or position in the batch.
+    """
+    if len(frames) > size:
+        raise ValueError(f"batch of {len(frames)} frames exceeds batch_size {size}")
+    if len(frames) == size:
+        return frames
+    pad = np.zeros((size - len(frames),) + frames.shape[1:], frames.dtype)
+    return np.concatenate([frames, pad])
+
+
 class VQGANModelHandler(ModelHandler[np.ndarray, np.ndarray, Any]):
     """Loads the tokenizer once per worker and encodes batches of HxWx3 uint8 frames.
 
@@ -19,6 +35,7 @@ class VQGANModelHandler(ModelHandler[np.ndarray, np.ndarray, Any]):
 
     def __init__(self, tokenizer: str, *, batch_size: int, device: str = "auto"):
         super().__init__(min_batch_size=1, max_batch_size=batch_size)
+        self._batch_size = batch_size
         self._tokenizer = tokenizer
         self._device = device
 
@@ -36,9 +53,10 @@ class VQGANModelHandler(ModelHandler[np.ndarray, np.ndarray, Any]):
         import torch
 
         device = next(model.parameters()).device
-        pixels = torch.from_numpy(np.stack(batch)).to(device)  # (B, H, W, 3) uint8
-        images = pixels.permute(0, 3, 1, 2).float().div_(255.0)  # (B, 3, H, W) in [0, 1]
-        codes = model.encode(images).cpu().numpy()  # (B, tokens_per_image) int64
+        frames = pad_batch(np.stack(batch), self._batch_size)  # (batch_size, H, W, 3) uint8
+        pixels = torch.from_numpy(frames).to(device)
+        images = pixels.permute(0, 3, 1, 2).float().div_(255.0)  # (batch_size, 3, H, W) in [0, 1]
+        codes = model.encode(images)[: len(batch)].cpu().numpy()  # (B, tokens_per_image) int64
         if codes.max(initial=0) > np.iinfo(np.uint16).max:
             raise ValueError("codebook larger than 65536 entries cannot be stored as uint16")
         return list(codes.astype(np.uint16))

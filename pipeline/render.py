@@ -21,17 +21,22 @@ def shard_paths(shard_or_dir: str) -> list[str]:
     return [str(path)]
 
 
-def read_sentence(shard_or_dir: str, index: int) -> VisualSentence:
-    """The ``index``-th sentence (0-based) of a shard or of a whole build, in stored order."""
+def read_sentence(shard_or_dir: str, index: int, source: str | None = None) -> VisualSentence:
+    """The ``index``-th sentence (0-based, stored order) of a shard or a whole build,
+    counting only sentences of ``source`` when it is given."""
     if index < 0:
         raise ValueError("index must be >= 0")
     seen = 0
     for url in shard_paths(shard_or_dir):
         for sample in wds.WebDataset(url, shardshuffle=False, empty_check=False):
+            sentence = decode_sample(sample)
+            if source is not None and sentence.meta.source != source:
+                continue
             if seen == index:
-                return decode_sample(sample)
+                return sentence
             seen += 1
-    raise IndexError(f"{shard_or_dir} holds {seen} sentences; index {index} is out of range")
+    of = f" of source {source!r}" if source else ""
+    raise IndexError(f"{shard_or_dir} holds {seen} sentences{of}; index {index} is out of range")
 
 
 def image_grid(images: np.ndarray, *, cols: int = 4, pad: int = 4) -> np.ndarray:
