@@ -36,6 +36,13 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
+# Speed targets: side-by-side ratios in one run; results go to docs/benchmarks.md by hand.
+TOKENIZER ?= random:small
+bench: $(STAMP)
+	mkdir -p out/bench
+	$(BIN)/python benchmarks/tokenizer_bench.py --tokenizer $(TOKENIZER) --batch-sizes 1,8,32,128 \
+	    --json out/bench/tokenizer.json
+
 lock: $(STAMP)
 	{ echo "# Pinned versions for reproducible installs (make install). Regenerate with: make lock"; \
 	  $(BIN)/python -m pip freeze --exclude-editable | sed 's/^torch==\(.*\)+cpu/torch==\1/'; } > constraints.txt

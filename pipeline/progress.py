@@ -50,7 +50,7 @@ class ProgressWatcher:
         from tqdm import tqdm
 
         self._dir = directory
-        self._bar = tqdm(total=total, desc=desc, unit="item", dynamic_ncols=True)
+        self._bar = tqdm(total=total, desc=desc, unit="item", dynamic_ncols=True, mininterval=1.0)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -59,9 +59,9 @@ class ProgressWatcher:
             self._update()
 
     def _update(self) -> None:
-        done = read_progress(self._dir)
-        self._bar.n = min(done, self._bar.total)
-        self._bar.refresh()
+        done = min(read_progress(self._dir), self._bar.total)
+        if done != self._bar.n:  # redraw only on change: keeps logs of non-TTY runs short
+            self._bar.update(done - self._bar.n)
 
     def __enter__(self) -> "ProgressWatcher":
         self._thread.start()

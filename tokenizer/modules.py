@@ -40,7 +40,8 @@ def _group_norm(channels: int) -> nn.GroupNorm:
 
 
 def _swish(x: torch.Tensor) -> torch.Tensor:
-    return x * torch.sigmoid(x)
+    # SiLU = x * sigmoid(x); the fused kernel makes one pass over memory instead of two.
+    return torch.nn.functional.silu(x)
 
 
 class ResnetBlock(nn.Module):
@@ -274,3 +275,81 @@ class VectorQuantizer(nn.Module):
             commitment_loss = self.beta * F.mse_loss(z32, codes32.detach())
         quantized = z + (codes.to(z.dtype) - z).detach()  # straight-through: forward = codes, grad -> z
         return QuantizerOutput(quantized, indices, codebook_loss, commitment_loss)
+
+    # --- training-only codebook maintenance ---------------------------------------------------
+    # Everything below keeps its state in non-persistent buffers, so state_dict() (and so every
+    # checkpoint's keys) is the same with or without it; a trainer saves training_state() itself.
+
+    @property
+    def ema_enabled(self) -> bool:
+        return getattr(self, "ema_cluster_size", None) is not None
+
+    def enable_ema(self, *, decay: float = 0.99, eps: float = 1e-5) -> None:
+        """Learn the codebook by exponential moving averages of its assigned encoder outputs
+        (VQ-VAE appendix / VQ-VAE-2) instead of by gradient: the codebook weight stops requiring
+        grad and ``ema_update`` moves it. ``eps`` is the Laplace smoothing of the cluster sizes."""
+        if not 0.0 < decay < 1.0:
+            raise ValueError("EMA decay must be in (0, 1)")
+        weight = self.embedding.weight
+        self.ema_decay, self.ema_eps = float(decay), float(eps)
+        # Cluster sizes start at one (not zero) so never-assigned codes keep their vector instead
+        # of being divided by the smoothing epsilon.
+        self.register_buffer("ema_cluster_size", torch.ones(self.num_embeddings, device=weight.device),
+                             persistent=False)
+        self.register_buffer("ema_embed_sum", weight.detach().float().clone(), persistent=False)
+        weight.requires_grad_(False)
+
+    @torch.no_grad()
+    def ema_update(self, z_flat: torch.Tensor, indices: torch.Tensor) -> None:
+        """One EMA step from (N, D) encoder outputs and their (N,) assigned codes; fp32 always."""
+        if not self.ema_enabled:
+            raise RuntimeError("call enable_ema() first")
+        with torch.autocast(device_type=z_flat.device.type, enabled=False):
+            z32 = z_flat.detach().float()
+            indices = indices.reshape(-1)
+            counts = torch.bincount(indices, minlength=self.num_embeddings).float()
+            sums = torch.zeros_like(self.ema_embed_sum).index_add_(0, indices, z32)
+            d = self.ema_decay
+            self.ema_cluster_size.mul_(d).add_(counts, alpha=1.0 - d)
+            self.ema_embed_sum.mul_(d).add_(sums, alpha=1.0 - d)
+            n = self.ema_cluster_size.sum()
+            smoothed = (self.ema_cluster_size + self.ema_eps) / (n + self.num_embeddings * self.ema_eps) * n
+            self.embedding.weight.copy_(self.ema_embed_sum / smoothed.unsqueeze(1))
+
+    @torch.no_grad()
+    def restart_dead_codes(self, z_flat: torch.Tensor, indices: torch.Tensor, *, dead_after: int,
+                           generator: torch.Generator | None = None) -> torch.Tensor:
+        """Count, per code, the steps since it was last assigned; re-initialise every code unused
+        for ``dead_after`` steps to a random row of this batch's encoder outputs ``z_flat``.
+        Returns the (sorted) indices of the restarted codes. Deterministic given ``generator``."""
+        if dead_after <= 0:
+            raise ValueError("dead_after must be positive")
+        if getattr(self, "code_age", None) is None:
+            self.register_buffer("code_age", torch.zeros(self.num_embeddings, dtype=torch.long,
+                                                         device=self.embedding.weight.device), persistent=False)
+        self.code_age += 1
+        self.code_age[indices.reshape(-1).unique()] = 0
+        dead = torch.nonzero(self.code_age >= dead_after).flatten()
+        if dead.numel() == 0 or z_flat.shape[0] == 0:
+            return dead[:0]
+        rows = torch.randint(z_flat.shape[0], (dead.numel(),), generator=generator, device="cpu")
+        vectors = z_flat.detach().float()[rows.to(z_flat.device)]
+        self.embedding.weight[dead] = vectors.to(self.embedding.weight.dtype)
+        if self.ema_enabled:
+            self.ema_embed_sum[dead] = vectors
+            self.ema_cluster_size[dead] = 1.0
+        self.code_age[dead] = 0
+        return dead
+
+    def training_state(self) -> dict[str, torch.Tensor]:
+        """The non-persistent training buffers (EMA statistics, code ages), for a trainer's resume file."""
+        return {name: buf.detach().cpu().clone() for name in ("ema_cluster_size", "ema_embed_sum", "code_age")
+                if (buf := getattr(self, name, None)) is not None}
+
+    def load_training_state(self, state: dict[str, torch.Tensor]) -> None:
+        for name, value in state.items():
+            if name not in ("ema_cluster_size", "ema_embed_sum", "code_age"):
+                raise KeyError(f"unknown quantizer training state {name!r}")
+            if name != "code_age" and not self.ema_enabled:
+                raise RuntimeError("resume state has EMA statistics but EMA is not enabled")
+            self.register_buffer(name, value.to(self.embedding.weight.device).clone(), persistent=False)

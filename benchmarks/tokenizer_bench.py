@@ -1,0 +1,184 @@
+"""Tokenizer throughput: uvd's encode/decode path vs a plain eager fp32 reference.
+
+Both paths use the same weights and the same real photos, side by side in one run (these
+machines are noisy, so compare the ratio, not the absolute numbers). The reference is
+what a straightforward port does: NCHW tensors, autograd bookkeeping off via no_grad only,
+fp32 everywhere, ``torch.cdist`` + argmin for the nearest code. Codes must be identical.
+
+    python benchmarks/tokenizer_bench.py --tokenizer random:small --batch-sizes 1,8,32,128
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import datetime as dt
+import json
+import platform
+import time
+
+import numpy as np
+import torch
+
+from uvd.tokenizer import load_tokenizer
+from uvd.tokenizer.config import CONFIGS
+
+# bf16 dense peak of common cards, TFLOP/s (vendor datasheets, without sparsity).
+BF16_PEAK_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0, "L4": 121.0}
+
+
+def photos(n: int, size: int) -> torch.Tensor:
+    """n real photos (cycled) from scikit-image, plain-resized: [n,3,size,size] in [0,1]."""
+    import skimage.data as data
+
+    from uvd.pipeline.decode import resize_frame
+
+    base = [data.astronaut(), data.chelsea(), data.coffee(), data.rocket(), data.stereo_motorcycle()[0]]
+    frames = [resize_frame(np.ascontiguousarray(base[i % len(base)]), size) for i in range(n)]
+    return torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).float().div(255)
+
+
+class Reference:
+    """A plain eager fp32 forward with the same weights: NCHW, no_grad, cdist."""
+
+    def __init__(self, model):
+        self.model = copy.deepcopy(model).to(memory_format=torch.contiguous_format).float().eval()
+
+    @torch.no_grad()
+    def latents(self, images: torch.Tensor) -> torch.Tensor:
+        m = self.model
+        z = m.quant_conv(m.encoder(images * 2 - 1))  # (B, D, h, w)
+        return z.permute(0, 2, 3, 1).reshape(z.shape[0], -1, z.shape[1])  # (B, h*w, D)
+
+    @torch.no_grad()
+    def encode(self, images: torch.Tensor) -> torch.Tensor:
+        flat = self.latents(images)
+        b, n, d = flat.shape
+        codes = torch.cdist(flat.reshape(-1, d), self.model.quantize.embedding.weight).argmin(dim=1)
+        return codes.view(b, n)
+
+
+    @torch.no_grad()
+    def decode_code(self, codes: torch.Tensor) -> torch.Tensor:
+        m = self.model
+        b, n = codes.shape
+        side = int(n ** 0.5)
+        q = m.quantize.embedding(codes).view(b, side, side, -1).permute(0, 3, 1, 2)  # (B, D, h, w)
+        return ((m.decoder(m.post_quant_conv(q)) + 1) / 2).clamp(0, 1)
+
+
+def tie_gaps(ref: Reference, images: torch.Tensor, ours: torch.Tensor, theirs: torch.Tensor) -> list[float]:
+    """For each code that differs, the relative fp64 distance gap between the two choices.
+
+    Layouts pick different conv kernels, so latents differ in the last bits; a code may then
+    flip only where two codebook entries are (nearly) equally close. A gap near 0 is such a
+    tie, not a bug.
+    """
+    diff = (ours.cpu() != theirs.cpu())
+    if not diff.any():
+        return []
+    z = ref.latents(images).cpu().double()[diff]  # (M, D)
+    book = ref.model.quantize.embedding.weight.detach().cpu().double()
+    d_ours = (z - book[ours.cpu()[diff]]).square().sum(1)
+    d_ref = (z - book[theirs.cpu()[diff]]).square().sum(1)
+    return ((d_ours - d_ref).abs() / d_ref.clamp_min(1e-12)).tolist()
+
+
+def timed(fn, x, repeats: int, device: torch.device) -> tuple[float, torch.Tensor]:
+    out = fn(x)  # warm-up (allocators, kernel selection)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        out = fn(x)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        best = min(best, time.perf_counter() - t0)
+    return best, out
+
+
+def flops_per_image(config_name: str) -> dict[str, float]:
+    """Encoder and decoder FLOPs for one image, counted by torch's FlopCounterMode on meta tensors."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from uvd.tokenizer.vqgan import VQGAN
+
+    cfg = CONFIGS[config_name]
+    with torch.device("meta"):
+        model = VQGAN(config=cfg)
+        x = torch.zeros(1, 3, cfg.resolution, cfg.resolution)
+        side = cfg.latent_size
+        out = {}
+        with FlopCounterMode(display=False) as counter:
+            model.quant_conv(model.encoder(x))
+        out["encode"] = float(counter.get_total_flops())
+        with FlopCounterMode(display=False) as counter:
+            model.decoder(model.post_quant_conv(torch.zeros(1, cfg.quantized_embed_dim, side, side)))
+        out["decode"] = float(counter.get_total_flops())
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--tokenizer", default="random:small")
+    ap.add_argument("--batch-sizes", default="1,8,32,128")
+    ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--json", dest="json_path")
+    args = ap.parse_args()
+
+    device = torch.device(args.device)
+    model = load_tokenizer(args.tokenizer, device=str(device))
+    ref = Reference(model)
+    cfg = model.config
+    cfg_name = next((k for k, v in CONFIGS.items() if v == cfg), None)
+    flops = flops_per_image(cfg_name) if cfg_name else {}
+    lvm = flops_per_image("lvm")
+    peak = None
+    if device.type == "cuda":
+        name = torch.cuda.get_device_name()
+        peak = next((v for k, v in BF16_PEAK_TFLOPS.items() if k in name), None)
+
+    rows = []
+    for bs in [int(b) for b in args.batch_sizes.split(",")]:
+        x = photos(bs, cfg.resolution).to(device)
+        t_ours, codes = timed(model.encode, x, args.repeats, device)
+        t_ref, ref_codes = timed(ref.encode, x, args.repeats, device)
+        td_ours, _ = timed(model.decode_code, codes, args.repeats, device)
+        td_ref, _ = timed(ref.decode_code, codes, args.repeats, device)
+        row = {
+            "batch": bs,
+            "encode_img_s": bs / t_ours, "encode_ref_img_s": bs / t_ref, "encode_speedup": t_ref / t_ours,
+            "decode_img_s": bs / td_ours, "decode_ref_img_s": bs / td_ref, "decode_speedup": td_ref / td_ours,
+            "code_mismatches": int((codes.cpu() != ref_codes.cpu()).sum()), "codes": int(codes.numel()),
+        }
+        gaps = tie_gaps(ref, x, codes, ref_codes)
+        row["max_tie_gap"] = max(gaps, default=0.0)  # relative; < 1e-4 means a numerical tie
+        if peak and flops:
+            row["encode_frac_peak"] = row["encode_img_s"] * flops["encode"] / (peak * 1e12)
+            row["decode_frac_peak"] = row["decode_img_s"] * flops["decode"] / (peak * 1e12)
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+
+    report = {
+        "date": dt.date.today().isoformat(), "machine": f"{platform.machine()} {torch.get_num_threads()} threads",
+        "device": torch.cuda.get_device_name() if device.type == "cuda" else "cpu", "torch": torch.__version__,
+        "tokenizer": args.tokenizer, "gflops_per_image": {k: v / 1e9 for k, v in flops.items()},
+        "lvm_gflops_per_image": {k: v / 1e9 for k, v in lvm.items()}, "rows": rows,
+    }
+    print("\n| batch | encode img/s (ours / ref / x) | decode img/s (ours / ref / x) | codes vs reference |")
+    print("|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['batch']} | {r['encode_img_s']:.2f} / {r['encode_ref_img_s']:.2f} / {r['encode_speedup']:.2f}x "
+              f"| {r['decode_img_s']:.2f} / {r['decode_ref_img_s']:.2f} / {r['decode_speedup']:.2f}x "
+              f"| {r['codes'] - r['code_mismatches']} of {r['codes']} identical; "
+              f"differing ones are ties within {r['max_tie_gap']:.1e} |")
+    print(f"\nGFLOPs/image ({args.tokenizer}): {report['gflops_per_image']}; LVM-size: {report['lvm_gflops_per_image']}")
+    if args.json_path:
+        with open(args.json_path, "w") as f:
+            json.dump(report, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
