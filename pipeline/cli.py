@@ -109,9 +109,29 @@ def _print_summary(summary: dict, out_dir: str) -> None:
     rows += [(f"rejected[{k}]", v) for k, v in summary["rejects"].items()] or [("rejected", 0)]
     rows += [("manifest", f"{out_dir}/{MANIFEST_NAME}"), ("rejects", f"{out_dir}/{REJECTS_NAME}")]
     _echo_kv(rows)
+    _print_rejects(out_dir)
     if not tok.get("trained", True):
         click.secho(f"  NOTE: tokenizer {tok.get('spec')} has RANDOM, UNTRAINED weights: the tokens do not "
                     "describe the images meaningfully.", fg="yellow")
+
+
+def _print_rejects(out_dir: str, limit: int = 10) -> None:
+    """Name the first rejected files and why; the full list is in rejects.parquet."""
+    import io
+
+    import pyarrow.parquet as pq
+    from apache_beam.io.filesystems import FileSystems
+
+    from uvd.pipeline.format import REJECTS_NAME
+
+    with FileSystems.open(FileSystems.join(out_dir, REJECTS_NAME)) as f:
+        rows = pq.read_table(io.BytesIO(f.read())).to_pylist()
+    if rows:
+        click.echo(f"\nRejected inputs ({len(rows)}):")
+    for r in rows[:limit]:
+        click.echo(f"  [{r['reason']}] {r['message']}")
+    if len(rows) > limit:
+        click.echo(f"  ... {len(rows) - limit} more in {REJECTS_NAME}")
 
 
 @main.command()
