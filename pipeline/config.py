@@ -49,6 +49,8 @@ class BuildConfig:
     batch_size: int = 16  # frames per tokenizer batch
     samples_per_shard: int = 256  # target; the shard count is derived from the total
     max_image_pixels: int = 89_478_485  # decompression-bomb guard (Pillow's default)
+    video_timeout_s: float = 300.0  # a video open or clip read taking longer is rejected
+    video_memory_mb: int = 4096  # address-space limit of the decord child process
     seed: int = 0
 
     def __post_init__(self) -> None:

@@ -23,6 +23,9 @@ class DecodeError(Exception):
         self.reason = reason
         self.message = message
 
+    def __reduce__(self):  # crosses process boundaries (see video_decoder.py) intact
+        return (DecodeError, (self.reason, self.message))
+
 
 def check_image_size(data: bytes, *, max_pixels: int, name: str) -> tuple[int, int]:
     """Read only the header and refuse images above ``max_pixels`` (decompression bombs)."""

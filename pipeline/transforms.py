@@ -27,6 +27,7 @@ from uvd.pipeline.format import MANIFEST_NAME, REJECTS_NAME, SUMMARY_NAME
 from uvd.pipeline.inference import VQGANModelHandler
 from uvd.pipeline.progress import ProgressBeacon
 from uvd.pipeline.rejects import Reject, record_reject
+from uvd.pipeline.video_decoder import GuardedVideoDecoder, VideoGuard
 
 REJECTS = "rejects"
 PLANS = "plans"
@@ -93,6 +94,11 @@ class DecodeFramesFn(beam.DoFn):
 
     def setup(self):
         self.beacon = ProgressBeacon(self.progress_dir)
+        self.videos = GuardedVideoDecoder(VideoGuard(timeout_s=self.config.video_timeout_s,
+                                                     memory_mb=self.config.video_memory_mb))
+
+    def teardown(self):
+        self.videos.close()
 
     def process(self, item: Item):
         try:
@@ -128,11 +134,13 @@ class DecodeFramesFn(beam.DoFn):
         cfg = self.config
         try:
             local = FileSystems.get_scheme(item.path) is None  # decord seeks a local path itself
-            reader = decode.open_video(item.path if local else io.BytesIO(read_bytes(item.path)), name=item.path)
+            num_frames = self.videos.open(item.path, item.path if local else read_bytes(item.path))
         except decode.DecodeError as e:
             yield self._reject(item, e)
             return
-        num_frames = len(reader)
+        except OSError as e:
+            yield self._reject(item, decode.DecodeError("unreadable_file", f"{item.path}: {e}"), stage="read")
+            return
         stride, clips = decode.plan_clips(num_frames, clip_len=cfg.clip_len, stride=cfg.clip_stride,
                                           min_len=cfg.min_clip_len)
         if not clips:
@@ -145,13 +153,13 @@ class DecodeFramesFn(beam.DoFn):
                                           global_seed=cfg.seed)
         for plan in plans:
             try:
-                frames = decode.read_frames(reader, list(plan.meta.frame_indices), name=item.path)
+                frames = self.videos.read_clip(item.path, list(plan.meta.frame_indices), cfg.image_size)
             except decode.DecodeError as e:
                 yield self._reject(item, decode.DecodeError(e.reason, f"{e.message} (clip {plan.meta.sentence_index})"))
                 continue
             yield beam.pvalue.TaggedOutput(PLANS, (plan.key, plan))
             for position, frame in enumerate(frames):
-                yield (plan.key, position), decode.resize_frame(frame, cfg.image_size)
+                yield (plan.key, position), frame
 
 
 class DecodedFrames(beam.PTransform):
