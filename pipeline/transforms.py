@@ -9,7 +9,6 @@ decode.py, sentences.py and shards.py and route failures to a rejects output.
 
 from __future__ import annotations
 
-import io
 import json
 from typing import NamedTuple
 

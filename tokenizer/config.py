@@ -92,6 +92,12 @@ CONFIGS: dict[str, VQGANConfig] = {
     # For tests: still f16 and 256 tokens per 256x256 image, but one width and one block per level.
     "tiny": VQGANConfig(hidden_channels=32, channel_mult=(1, 1, 1, 1, 1), num_res_blocks=1, z_channels=32,
                         quantized_embed_dim=32, num_embeddings=512),
+    # The tokenizer bundled in tokenizer/weights/bundled (`make tokenizer`): f16 like the others,
+    # narrow enough to train on a 2-core CPU in well under an hour, with a low-dimensional codebook
+    # (16-d codes are used far more evenly than 256-d ones) of 1024 codes; docs/benchmarks.md says
+    # why not 8192.
+    "bundled": VQGANConfig(hidden_channels=32, channel_mult=(1, 1, 2, 2, 2), num_res_blocks=1, z_channels=64,
+                           quantized_embed_dim=16, num_embeddings=1024),
 }
 
 
