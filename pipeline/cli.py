@@ -207,5 +207,14 @@ def sample_data(dest) -> None:
     click.echo(f"{len(found['images'])} photos -> {dest}/images, {len(found['videos'])} videos -> {dest}/videos")
 
 
+def _register_subgroups() -> None:
+    from uvd.tokenizer.cli import tokenizer  # light: torch is imported inside its commands
+
+    main.add_command(tokenizer)
+
+
+_register_subgroups()
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
