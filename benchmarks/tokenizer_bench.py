@@ -5,7 +5,7 @@ machines are noisy, so compare the ratio, not the absolute numbers). The referen
 what a straightforward port does: NCHW tensors, autograd bookkeeping off via no_grad only,
 fp32 everywhere, ``torch.cdist`` + argmin for the nearest code. Codes must be identical.
 
-    python benchmarks/tokenizer_bench.py --tokenizer random:small --batch-sizes 1,8,32,128
+    python benchmarks/tokenizer_bench.py --tokenizer bundled --batch-sizes 1,8,32,128
 """
 
 from __future__ import annotations
@@ -47,7 +47,8 @@ class Reference:
     @torch.no_grad()
     def latents(self, images: torch.Tensor) -> torch.Tensor:
         m = self.model
-        z = m.quant_conv(m.encoder(images * 2 - 1))  # (B, D, h, w)
+        low, high = m.config.model_input_range
+        z = m.quant_conv(m.encoder(images * (high - low) + low))  # (B, D, h, w)
         return z.permute(0, 2, 3, 1).reshape(z.shape[0], -1, z.shape[1])  # (B, h*w, D)
 
     @torch.no_grad()
@@ -64,7 +65,8 @@ class Reference:
         b, n = codes.shape
         side = int(n ** 0.5)
         q = m.quantize.embedding(codes).view(b, side, side, -1).permute(0, 3, 1, 2)  # (B, D, h, w)
-        return ((m.decoder(m.post_quant_conv(q)) + 1) / 2).clamp(0, 1)
+        low, high = m.config.model_input_range
+        return ((m.decoder(m.post_quant_conv(q)) - low) / (high - low)).clamp(0, 1)
 
 
 def tie_gaps(ref: Reference, images: torch.Tensor, ours: torch.Tensor, theirs: torch.Tensor) -> list[float]:
@@ -121,7 +123,7 @@ def flops_per_image(config_name: str) -> dict[str, float]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--tokenizer", default="random:small")
+    ap.add_argument("--tokenizer", default="bundled")
     ap.add_argument("--batch-sizes", default="1,8,32,128")
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")

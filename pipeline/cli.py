@@ -30,38 +30,30 @@ def main(verbose: int) -> None:
         logging.getLogger("root").setLevel(logging.ERROR)
 
 
-def _count_local_items(sources) -> int | None:
-    """How many media files the sources hold, for the progress bar (local paths only)."""
-    from apache_beam.io.filesystems import FileSystems
-
-    from uvd.pipeline.transforms import item_from_path
-
-    total = 0
-    for s in sources:
-        if FileSystems.get_scheme(s.root) is not None:
-            return None
-        matched = FileSystems.match([FileSystems.join(s.root.rstrip("/"), "**")])[0].metadata_list
-        total += sum(item_from_path(m.path, s) is not None for m in matched)
-    return total
-
-
 @main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
-@click.option("--source", "sources", multiple=True, required=True, metavar="[NAME=]KIND:PATH",
-              help="A folder of images or videos, e.g. images:data/photos or clips=videos:s3://b/v. Repeatable.")
+@click.option("--source", "sources", multiple=True, required=True, metavar="[NAME=]SPEC:PATH",
+              help="A dataset spec read from PATH, e.g. images:data/photos, clips=videos:s3://b/v or "
+                   "coco_detection:/data/coco (`uvd datasets list` shows every spec). Repeatable.")
 @click.option("--out", "out_dir", required=True, help="Output directory (local, s3:// or gs://).")
 @click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False),
               help="Build config (TOML with a [build] table, or JSON).")
 @click.option("--tokenizer", help="Tokenizer directory, or random:<config>[:<seed>] (untrained).")
 @click.option("--seed", type=int, help="Global seed of every random choice.")
 @click.option("--samples-per-shard", type=int, help="Target sentences per shard.")
+@click.option("--annotator", "annotators", multiple=True, metavar="KIND=DIR",
+              help="A model annotator folder (annotator.json + torch.export .pt2) for depth, normals, "
+                   "segmentation, pose or edges. Repeatable.")
+@click.option("--layout-arg", "layout_args", multiple=True, metavar="SOURCE.ARG=VALUE",
+              help="Override a layout argument of one source, e.g. videos.epochs=4 or videos.strides=[4,8] "
+                   "(VALUE is JSON). Repeatable.")
 @click.option("--workers", type=int, default=1, show_default=True,
               help="Local worker processes (DirectRunner direct_num_workers).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing build in --out.")
 @click.option("--device", default="auto", show_default=True, help="Tokenizer device: auto, cpu or cuda.")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bar on local runs.")
 @click.pass_context
-def build(ctx, sources, out_dir, config_path, tokenizer, seed, samples_per_shard, workers, overwrite, device,
-          progress) -> None:
+def build(ctx, sources, out_dir, config_path, tokenizer, seed, samples_per_shard, annotators, layout_args, workers,
+          overwrite, device, progress) -> None:
     """Build visual-sentence shards from image and video folders.
 
     Extra arguments are passed to Beam's PipelineOptions, e.g. --runner=DataflowRunner.
@@ -74,6 +66,8 @@ def build(ctx, sources, out_dir, config_path, tokenizer, seed, samples_per_shard
         source_cfgs = [parse_source(s) for s in sources]
         config = load_build_config(config_path).replace(tokenizer=tokenizer, seed=seed,
                                                         samples_per_shard=samples_per_shard)
+        config = config.replace(annotators={**config.annotators, **_key_values(annotators, "--annotator")},
+                                layout_args=_merge_layout_args(config.layout_args, layout_args))
     except ValueError as e:
         raise click.UsageError(str(e)) from e
     beam_args = list(ctx.args)
@@ -81,12 +75,11 @@ def build(ctx, sources, out_dir, config_path, tokenizer, seed, samples_per_shard
         a in ("--runner=DirectRunner", "--runner=FnApiRunner") for a in beam_args)
     if local and workers > 1:
         beam_args += [f"--direct_num_workers={workers}", "--direct_running_mode=multi_processing"]
-    total = _count_local_items(source_cfgs) if (local and progress) else None
     click.echo(f"uvd build: {len(source_cfgs)} source(s) -> {out_dir}; tokenizer {config.tokenizer}")
     try:
         with tempfile.TemporaryDirectory(prefix="uvd-progress-") as progress_dir:
-            if total is not None:
-                with ProgressWatcher(progress_dir, total, "items decoded"):
+            if local and progress:
+                with ProgressWatcher(progress_dir, "items"):
                     summary = job.run(source_cfgs, out_dir, config, beam_args, overwrite=overwrite,
                                       progress_dir=progress_dir, device=device)
             else:
@@ -96,6 +89,31 @@ def build(ctx, sources, out_dir, config_path, tokenizer, seed, samples_per_shard
     _print_summary(summary, out_dir)
 
 
+def _key_values(pairs, flag: str) -> dict[str, str]:
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key or not value:
+            raise ValueError(f"{flag} {pair!r}: expected KEY=VALUE")
+        out[key] = value
+    return out
+
+
+def _merge_layout_args(base: dict, pairs) -> dict:
+    import json
+
+    merged = {k: dict(v) for k, v in base.items()}
+    for target, value in _key_values(pairs, "--layout-arg").items():
+        source, dot, arg = target.partition(".")
+        if not dot:
+            raise ValueError(f"--layout-arg {target!r}: expected SOURCE.ARG=VALUE")
+        try:
+            merged.setdefault(source, {})[arg] = json.loads(value)
+        except ValueError:
+            merged.setdefault(source, {})[arg] = value  # a bare string, e.g. clips=all
+    return merged
+
+
 def _print_summary(summary: dict, out_dir: str) -> None:
     from uvd.pipeline.format import MANIFEST_NAME, REJECTS_NAME
     from uvd.pipeline.shards import read_manifest
@@ -103,11 +121,14 @@ def _print_summary(summary: dict, out_dir: str) -> None:
     _, prov = read_manifest(out_dir)
     tok = prov.get("tokenizer", {})
     click.echo("\nBuild summary")
-    rows = [(f"inputs[{k}]", v) for k, v in summary["inputs"].items()]
+    rows = [(f"inputs[{k}]", f"{v} ({summary['items'][k]['written']} in shards, "
+                              f"{summary['items'][k]['rejected']} rejected)") for k, v in summary["inputs"].items()]
     rows += [("sentences", summary["sentences"]), ("images", summary["images"]), ("tokens", summary["tokens"]),
              ("shards", summary["shards"]), ("bytes", summary["bytes"])]
     rows += [(f"rejected[{k}]", v) for k, v in summary["rejects"].items()] or [("rejected", 0)]
     rows += [("manifest", f"{out_dir}/{MANIFEST_NAME}"), ("rejects", f"{out_dir}/{REJECTS_NAME}")]
+    if summary.get("unaccounted_items"):
+        rows.append(("UNACCOUNTED items", f"{summary['unaccounted_items']} (neither written nor rejected: a bug)"))
     _echo_kv(rows)
     _print_rejects(out_dir)
     if not tok.get("trained", True):

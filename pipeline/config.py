@@ -15,25 +15,34 @@ from typing import Any
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif")
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".webm", ".mkv", ".mov", ".m4v")
-SOURCE_KINDS = ("images", "videos")
 
 
 @dataclasses.dataclass(frozen=True)
 class SourceConfig:
-    """One input: a folder (local, s3:// or gs://) of images or of videos."""
+    """One input: a dataset spec (``images``, ``videos``, ``coco_detection``...) read from ``root``
+    (local, s3:// or gs://). ``name`` is what shards call it; it defaults to the spec name."""
 
     name: str
-    kind: str  # "images" | "videos"
+    spec: str
     root: str
-    group: str = ""  # UVDv1 group; defaults from kind
 
     def __post_init__(self) -> None:
-        if self.kind not in SOURCE_KINDS:
-            raise ValueError(f"source {self.name!r}: kind must be one of {SOURCE_KINDS}, got {self.kind!r}")
-        if not self.name or "/" in self.name:
-            raise ValueError(f"source name {self.name!r} must be non-empty and contain no '/'")
-        if not self.group:
-            object.__setattr__(self, "group", "unpaired_images" if self.kind == "images" else "videos")
+        if not self.name or self.name != self.name.lower() or not self.name.replace("_", "").isalnum():
+            raise ValueError(f"source name {self.name!r} must be lower case [a-z0-9_]")
+        self.dataset_spec  # unknown spec names fail here, with the list of known ones
+
+    @property
+    def dataset_spec(self):
+        from uvd.dataset_specs import get_spec
+
+        try:
+            return get_spec(self.spec)
+        except KeyError as e:
+            raise ValueError(e.args[0]) from None
+
+    @property
+    def group(self) -> str:
+        return self.dataset_spec.group
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,26 +51,25 @@ class BuildConfig:
 
     image_size: int = 256  # LVM: every frame becomes 256x256 ...
     resize: str = "plain"  # ... by a plain resize of the whole image (no crop)
-    clip_len: int = 16  # frames per video sentence
-    clip_stride: int = 8  # frame step inside a clip; lowered for short videos
-    min_clip_len: int = 16  # a video with fewer frames than this is rejected
-    tokenizer: str = "random:small"  # tokenizer dir, or random:<config>[:<seed>]
+    tokenizer: str = "bundled"  # see tokenizer.load_tokenizer: bundled, a checkpoint path, random:<config>
     batch_size: int = 16  # frames per tokenizer batch
     samples_per_shard: int = 256  # target; the shard count is derived from the total
     max_image_pixels: int = 89_478_485  # decompression-bomb guard (Pillow's default)
     video_timeout_s: float = 300.0  # a video open or clip read taking longer is rejected
     video_memory_mb: int = 4096  # address-space limit of the decord child process
     seed: int = 0
+    annotators: dict[str, str] = dataclasses.field(default_factory=dict)  # kind -> annotator folder
+    layout_args: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)  # source -> overrides
 
     def __post_init__(self) -> None:
         if self.image_size % 16:
             raise ValueError(f"image_size must be a multiple of 16, got {self.image_size}")
         if self.resize != "plain":
             raise ValueError(f"resize {self.resize!r} is not supported (only 'plain')")
-        if not 1 <= self.min_clip_len <= self.clip_len:
-            raise ValueError("need 1 <= min_clip_len <= clip_len")
-        if self.clip_stride < 1 or self.batch_size < 1 or self.samples_per_shard < 1:
-            raise ValueError("clip_stride, batch_size and samples_per_shard must be >= 1")
+        if self.batch_size < 1 or self.samples_per_shard < 1:
+            raise ValueError("batch_size and samples_per_shard must be >= 1")
+        object.__setattr__(self, "annotators", dict(sorted(self.annotators.items())))
+        object.__setattr__(self, "layout_args", {k: dict(v) for k, v in sorted(self.layout_args.items())})
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -86,11 +94,12 @@ def load_build_config(path: str | Path | None) -> BuildConfig:
 
 
 def parse_source(text: str) -> SourceConfig:
-    """Parse ``KIND:ROOT`` or ``NAME=KIND:ROOT`` as given on the command line."""
+    """Parse ``SPEC:ROOT`` or ``NAME=SPEC:ROOT`` as given on the command line."""
     name, sep, rest = text.partition("=")
-    if not sep:
+    if not sep or ":" in name:
         name, rest = "", text
-    kind, sep, root = rest.partition(":")
-    if not sep or kind not in SOURCE_KINDS:
-        raise ValueError(f"source {text!r}: expected [NAME=]KIND:PATH with KIND in {SOURCE_KINDS}")
-    return SourceConfig(name=name or kind, kind=kind, root=root)
+    spec, sep, root = rest.partition(":")
+    if not sep or not spec or not root:
+        raise ValueError(f"source {text!r}: expected [NAME=]SPEC:PATH, e.g. images:data/photos or "
+                         f"coco=coco_detection:/data/coco")
+    return SourceConfig(name=name or spec, spec=spec, root=root)

@@ -57,37 +57,19 @@ def decode_image(data: bytes, *, max_pixels: int, name: str) -> np.ndarray:
     return cv2.cvtColor(arr, cv2.COLOR_BGR2RGB)
 
 
-def resize_frame(frame: np.ndarray, size: int) -> np.ndarray:
-    """LVM's default: a plain resize of the whole frame to size x size (aspect not kept)."""
+def resize_frame(frame: np.ndarray, size: int, *, nearest: bool = False) -> np.ndarray:
+    """LVM's default: a plain resize of the whole frame to size x size (aspect not kept).
+    ``nearest`` for label maps (palette colours, masks), whose colours must not blend."""
     if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
         raise ValueError(f"expected HxWx3 uint8, got {frame.shape} {frame.dtype}")
     h, w = frame.shape[:2]
     if (h, w) == (size, size):
         return np.ascontiguousarray(frame)
-    interp = cv2.INTER_AREA if h * w > size * size else cv2.INTER_CUBIC
+    if nearest:
+        interp = cv2.INTER_NEAREST
+    else:
+        interp = cv2.INTER_AREA if h * w > size * size else cv2.INTER_CUBIC
     return cv2.resize(frame, (size, size), interpolation=interp)
-
-
-def plan_clips(num_frames: int, *, clip_len: int, stride: int, min_len: int) -> tuple[int, list[list[int]]]:
-    """Frame indices of each clip of a video with ``num_frames`` frames.
-
-    Clips take ``clip_len`` frames ``stride`` apart and follow one another without
-    overlap. A video too short for one clip at ``stride`` gets the largest stride that
-    fits, as LVM does; one shorter than ``min_len`` frames yields no clip.
-    Returns (stride used, clips).
-    """
-    if num_frames < min_len:
-        return stride, []
-    if num_frames < clip_len:  # only when min_len < clip_len: one short clip, every frame
-        return 1, [list(range(num_frames))]
-    used = min(stride, (num_frames - 1) // (clip_len - 1)) if clip_len > 1 else stride
-    span = used * (clip_len - 1) + 1
-    clips = []
-    start = 0
-    while start + span <= num_frames:
-        clips.append([start + used * j for j in range(clip_len)])
-        start += used * clip_len
-    return used, clips
 
 
 def open_video(source, *, name: str):

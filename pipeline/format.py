@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: per-image item index and view (``image_items``, ``views``)
 TOKENS_FIELD = "tokens.npy"
 META_FIELD = "meta.json"
 MANIFEST_NAME = "manifest.parquet"
@@ -28,20 +28,48 @@ _KEY_SAFE = re.compile(r"[^a-z0-9_]+")
 
 @dataclasses.dataclass(frozen=True)
 class SentenceMeta:
-    """What a sentence is made of; enough to rebuild it from its source."""
+    """What a sentence is made of, image by image; enough to rebuild it from its source."""
 
     source: str  # source name, e.g. "images" or a dataset spec name
-    group: str  # UVDv1 group: unpaired_images, annotated_images, videos, ...
-    layout: str  # sentence layout: single_image, video_clip, pairs, ...
-    item_keys: tuple[str, ...]  # member item keys (relative paths), one per image or shared
-    frame_indices: tuple[int, ...]  # frame index of each image in its item (0 for stills)
+    group: str  # UVDv1 group: unpaired_images, images_with_annotations, videos, ...
+    layout: str  # sentence layout: single_image, video, pairs, category, ...
+    item_keys: tuple[str, ...]  # the distinct member items (keys within the source), in order of first use
+    image_items: tuple[int, ...]  # per image: its item, as an index into item_keys
+    frame_indices: tuple[int, ...]  # per image: frame index in its item (0 for stills)
+    views: tuple[str, ...]  # per image: what of the item it shows (image, boxes, image|depth, ...)
     seed: int  # the seed every random choice of this sentence was drawn from
-    sentence_index: int = 0  # index of this sentence within its item (clip number)
+    sentence_index: int = 0  # which sentence of its item (or of its epoch, for grouped layouts)
+
+    def __post_init__(self) -> None:
+        n = len(self.frame_indices)
+        if len(self.image_items) != n or len(self.views) != n:
+            raise ValueError(f"sentence meta: {len(self.image_items)} item indices, {n} frames and "
+                             f"{len(self.views)} views must agree")
+        if any(not 0 <= i < len(self.item_keys) for i in self.image_items):
+            raise ValueError("sentence meta: an image refers to an item outside item_keys")
+
+    @classmethod
+    def from_positions(cls, positions, *, source: str, group: str, layout: str, seed: int,
+                       sentence_index: int = 0) -> "SentenceMeta":
+        """Meta of a sentence whose images are ``positions`` (pipeline.items.Position), in order."""
+        keys = tuple(dict.fromkeys(p.item_key for p in positions))
+        index = {k: i for i, k in enumerate(keys)}
+        return cls(source=source, group=group, layout=layout, item_keys=keys,
+                   image_items=tuple(index[p.item_key] for p in positions),
+                   frame_indices=tuple(int(p.frame) for p in positions), views=tuple(p.view for p in positions),
+                   seed=seed, sentence_index=sentence_index)
+
+    @property
+    def positions(self):
+        from uvd.pipeline.items import Position
+
+        return tuple(Position(self.item_keys[i], f, v)
+                     for i, f, v in zip(self.image_items, self.frame_indices, self.views))
 
     def to_json(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
-        d["item_keys"] = list(self.item_keys)
-        d["frame_indices"] = list(self.frame_indices)
+        for name in ("item_keys", "image_items", "frame_indices", "views"):
+            d[name] = list(d[name])
         return d
 
     @classmethod
@@ -50,6 +78,8 @@ class SentenceMeta:
         kw = {k: v for k, v in d.items() if k in fields}
         kw["item_keys"] = tuple(kw["item_keys"])
         kw["frame_indices"] = tuple(int(i) for i in kw["frame_indices"])
+        kw["image_items"] = tuple(int(i) for i in kw["image_items"])
+        kw["views"] = tuple(kw["views"])
         return cls(**kw)
 
 

@@ -15,8 +15,8 @@ import uvd
 from uvd.pipeline.config import BuildConfig, SourceConfig
 from uvd.pipeline.format import FORMAT_VERSION, MANIFEST_NAME, REJECTS_NAME, SUMMARY_NAME
 from uvd.pipeline.shards import SHARD_PATTERN
-from uvd.pipeline.transforms import (BuildRecords, DecodedFrames, TokenizedFrames, TokenShards,
-                                     VisualSentences)
+from uvd.pipeline.transforms import (BuildRecords, DecodedFrames, ItemAccounting, ProbedItems, SentencePlans,
+                                     SourceItems, TokenizedFrames, TokenShards, VisualSentences)
 
 LOG = logging.getLogger("uvd")
 LOCAL_RUNNERS = (None, "DirectRunner", "FnApiRunner")
@@ -43,10 +43,55 @@ def provenance(sources: list[SourceConfig], config: BuildConfig, tokenizer_info,
         "format_version": FORMAT_VERSION,
         "uvd_version": uvd.__version__,
         "build_config": config.to_json(),
-        "sources": [{"name": s.name, "kind": s.kind, "group": s.group} for s in sources],
+        "sources": [{"name": s.name, "spec": s.spec, "spec_version": s.dataset_spec.version, "group": s.group,
+                     "layout": s.dataset_spec.layout, "root": s.root} for s in sources],
+        "annotators": annotator_provenance(sources, config),
         "tokenizer": dataclasses.asdict(tokenizer_info),
         "runner": runner,
     }
+
+
+def annotator_provenance(sources: list[SourceConfig], config: BuildConfig) -> dict:
+    """For each annotation a source needs: the model folder and its files' sha256, or the built-in."""
+    import hashlib
+    from pathlib import Path
+
+    from uvd.pipeline.annotators import BUILTIN
+
+    out = {}
+    for kind in sorted({k for s in sources for k in s.dataset_spec.model_annotations}):
+        folder = config.annotators.get(kind)
+        if folder:
+            digest = hashlib.sha256()
+            for f in sorted(Path(folder).iterdir()):
+                digest.update(f.name.encode() + b"\0" + f.read_bytes())
+            out[kind] = {"folder": str(folder), "sha256": digest.hexdigest()}
+        else:
+            out[kind] = {"builtin": BUILTIN[kind]}
+    return out
+
+
+def validate_sources(sources: list[SourceConfig], config: BuildConfig) -> None:
+    """Fail before any work: duplicate names, unknown layout arguments, missing annotators."""
+    from uvd.pipeline.annotators import BUILTIN, AnnotatorMissing, missing_message
+    from uvd.pipeline.layouts import layout_context
+    from uvd.pipeline.readers import make_reader
+
+    if not sources:
+        raise ValueError("no sources given")
+    names = [s.name for s in sources]
+    if len(set(names)) != len(names):
+        raise ValueError(f"source names must be unique, got {names}")
+    unknown = sorted(set(config.layout_args) - set(names))
+    if unknown:
+        raise ValueError(f"layout_args name sources that are not in this build: {unknown}")
+    for s in sources:
+        spec = s.dataset_spec
+        make_reader(spec, s.name)
+        layout_context(spec, source=s.name, global_seed=config.seed, overrides=config.layout_args.get(s.name))
+        for kind in spec.model_annotations:
+            if kind not in config.annotators and kind not in BUILTIN:
+                raise AnnotatorMissing(missing_message(kind, spec.name))
 
 
 def prepare_output(out_dir: str, *, overwrite: bool) -> None:
@@ -70,11 +115,7 @@ def run(sources: list[SourceConfig], out_dir: str, config: BuildConfig, beam_arg
     """Build shards from ``sources`` into ``out_dir``; returns the build summary."""
     from uvd.tokenizer import load_tokenizer
 
-    if not sources:
-        raise ValueError("no sources given")
-    names = [s.name for s in sources]
-    if len(set(names)) != len(names):
-        raise ValueError(f"source names must be unique, got {names}")
+    validate_sources(sources, config)
     options = PipelineOptions(beam_args or [])
     runner_name = options.view_as(StandardOptions).runner or "DirectRunner"
     tokenizer_info = load_tokenizer(config.tokenizer).info  # provenance: the weights' sha256
@@ -82,13 +123,17 @@ def run(sources: list[SourceConfig], out_dir: str, config: BuildConfig, beam_arg
     record = provenance(sources, config, tokenizer_info, runner_name)
 
     with beam.Pipeline(runner=make_runner(options), options=options) as p:
-        frames, plans, decode_rejects, item_counts = p | "DecodedFrames" >> DecodedFrames(sources, config,
-                                                                                           progress_dir)
+        items, list_rejects = p | "SourceItems" >> SourceItems(sources, config, progress_dir)
+        probed, probe_rejects = items | "ProbedItems" >> ProbedItems(sources, config, progress_dir)
+        plans, plan_rejects = probed | "SentencePlans" >> SentencePlans(sources, config)
+        frames, decode_rejects = (probed, plans) | "DecodedFrames" >> DecodedFrames(sources, config, progress_dir)
         tokens = frames | "TokenizedFrames" >> TokenizedFrames(config, device)
         sentences, assemble_rejects = (plans, tokens) | "VisualSentences" >> VisualSentences()
         shard_infos = sentences | "TokenShards" >> TokenShards(out_dir, config)
-        rejects = (decode_rejects, assemble_rejects) | "AllRejects" >> beam.Flatten()
-        _ = (shard_infos, rejects, item_counts) | "BuildRecords" >> BuildRecords(out_dir, record)
+        rejects = ((list_rejects, probe_rejects, plan_rejects, decode_rejects, assemble_rejects)
+                   | "AllRejects" >> beam.Flatten())
+        outcomes = (items, sentences, rejects) | "ItemAccounting" >> ItemAccounting()
+        _ = (shard_infos, rejects, outcomes) | "BuildRecords" >> BuildRecords(out_dir, record)
 
     with FileSystems.open(FileSystems.join(out_dir, SUMMARY_NAME)) as f:
         return json.loads(f.read())

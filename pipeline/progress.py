@@ -15,42 +15,46 @@ from pathlib import Path
 
 
 class ProgressBeacon:
-    """Worker side: counts items and rewrites its own heartbeat file now and then."""
+    """Worker side: counts items listed and items finished, and rewrites its own heartbeat file."""
 
     def __init__(self, directory: str | None):
         self._dir = directory
         self._path: Path | None = None
-        self._count = 0
+        self._counts = {"listed": 0, "done": 0}
 
-    def add(self, n: int = 1) -> None:
+    def add(self, done: int = 1, listed: int = 0) -> None:
         if not self._dir:
             return
-        self._count += n
+        self._counts["done"] += done
+        self._counts["listed"] += listed
         if self._path is None:
             self._path = Path(self._dir) / f"{uuid.uuid4().hex}.json"
         tmp = self._path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"done": self._count}))
+        tmp.write_text(json.dumps(self._counts))
         os.replace(tmp, self._path)
 
 
-def read_progress(directory: str) -> int:
-    total = 0
+def read_progress(directory: str) -> tuple[int, int]:
+    """(items listed so far, items finished so far), summed over every worker's beacon."""
+    listed = done = 0
     for path in Path(directory).glob("*.json"):
         try:
-            total += json.loads(path.read_text())["done"]
+            counts = json.loads(path.read_text())
+            listed, done = listed + counts["listed"], done + counts["done"]
         except (OSError, ValueError, KeyError):
             pass  # a file being replaced right now; the next poll reads it
-    return total
+    return listed, done
 
 
 class ProgressWatcher:
-    """CLI side: a thread that polls the heartbeat directory into a tqdm bar."""
+    """CLI side: a thread that polls the heartbeat directory into a tqdm bar whose total grows
+    as sources are listed (listing finishes long before decoding does)."""
 
-    def __init__(self, directory: str, total: int, desc: str):
+    def __init__(self, directory: str, desc: str):
         from tqdm import tqdm
 
         self._dir = directory
-        self._bar = tqdm(total=total, desc=desc, unit="item", dynamic_ncols=True, mininterval=1.0)
+        self._bar = tqdm(total=0, desc=desc, unit="item", dynamic_ncols=True, mininterval=1.0)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -59,7 +63,11 @@ class ProgressWatcher:
             self._update()
 
     def _update(self) -> None:
-        done = min(read_progress(self._dir), self._bar.total)
+        listed, done = read_progress(self._dir)
+        if listed != self._bar.total:
+            self._bar.total = listed
+            self._bar.refresh()
+        done = min(done, listed)
         if done != self._bar.n:  # redraw only on change: keeps logs of non-TTY runs short
             self._bar.update(done - self._bar.n)
 

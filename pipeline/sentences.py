@@ -1,8 +1,8 @@
-"""Pure sentence assembly: which images make a sentence, and putting their tokens together.
+"""Pure sentence assembly: a planned sentence, and putting its tokens together.
 
-A :class:`SentencePlan` is decided before tokenization (by the source's rules) and
-travels beside the frames; :func:`assemble_sentence` joins it with the frames'
-tokens afterwards and refuses anything incomplete instead of padding it.
+A :class:`SentencePlan` is decided before decoding (by the source's layout, see layouts.py)
+and travels beside the frames; :func:`assemble_sentence` joins it with the frames' tokens
+afterwards and refuses anything incomplete instead of padding it.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import hashlib
 
 import numpy as np
 
-from uvd.pipeline.format import SentenceMeta, VisualSentence, sentence_key
+from uvd.pipeline.format import SentenceMeta, VisualSentence
 
 MAX_IMAGES_PER_SENTENCE = 16  # LVM: up to 16 images = 4096 tokens
 
@@ -37,27 +37,6 @@ def item_seed(global_seed: int, source: str, item_key: str) -> int:
     """The seed of every random choice for one item, from (global seed, source, item key)."""
     digest = hashlib.sha256(f"{global_seed}\x00{source}\x00{item_key}".encode("utf-8")).digest()
     return int.from_bytes(digest[:8], "little") >> 1  # fits in int64
-
-
-def image_sentence(*, source: str, group: str, item_key: str, global_seed: int) -> SentencePlan:
-    """An unpaired image is a one-image sentence."""
-    meta = SentenceMeta(source=source, group=group, layout="single_image", item_keys=(item_key,),
-                        frame_indices=(0,), seed=item_seed(global_seed, source, item_key), sentence_index=0)
-    return SentencePlan(key=sentence_key(source, item_key, 0), meta=meta)
-
-
-def video_sentences(*, source: str, group: str, item_key: str, clips: list[list[int]],
-                    global_seed: int) -> list[SentencePlan]:
-    """One sentence per clip, frames in temporal order."""
-    seed = item_seed(global_seed, source, item_key)
-    plans = []
-    for index, frames in enumerate(clips):
-        if not 0 < len(frames) <= MAX_IMAGES_PER_SENTENCE:
-            raise ValueError(f"{item_key}: clip of {len(frames)} frames")
-        meta = SentenceMeta(source=source, group=group, layout="video_clip", item_keys=(item_key,),
-                            frame_indices=tuple(frames), seed=seed, sentence_index=index)
-        plans.append(SentencePlan(key=sentence_key(source, item_key, index), meta=meta))
-    return plans
 
 
 def assemble_sentence(plan: SentencePlan, tokens_by_position: list[tuple[int, np.ndarray]]) -> VisualSentence:

@@ -39,6 +39,7 @@ class ShardInfo:
     bytes: int
     sha256: str
     sources: tuple[str, ...]
+    tokens_by_source: tuple[tuple[str, int], ...] = ()
 
 
 MANIFEST_SCHEMA = pa.schema([
@@ -103,7 +104,15 @@ def write_shard(out_dir: str, index: int, sentences: list[VisualSentence]) -> Sh
         bytes=len(data),
         sha256=hashlib.sha256(data).hexdigest(),
         sources=tuple(sorted({s.meta.source for s in sentences})),
+        tokens_by_source=tuple(sorted(_sum_by(sentences, lambda s: s.meta.source, lambda s: s.num_tokens).items())),
     )
+
+
+def _sum_by(values, key, amount) -> dict:
+    totals: dict = {}
+    for v in values:
+        totals[key(v)] = totals.get(key(v), 0) + amount(v)
+    return totals
 
 
 def parquet_bytes(table: pa.Table) -> bytes:

@@ -1,183 +1,295 @@
 """The composite transforms of a build, each named for what it produces.
 
-    SourceItems -> DecodedFrames -> TokenizedFrames -> VisualSentences -> TokenShards
-                         \\ plans ------------------------/          \\ rejects -> BuildRecords
+    SourceItems -> ProbedItems -> SentencePlans -> DecodedFrames -> TokenizedFrames
+        -> VisualSentences -> TokenShards -> BuildRecords
 
-DoFns hold no per-sample logic of their own: they call the pure functions of
-decode.py, sentences.py and shards.py and route failures to a rejects output.
+Sources are data, not graph structure: every source flows through the same steps, and the
+DoFns look their source's spec and reader up by name. So a build of fifty datasets has the
+same graph as a build of one. DoFns hold no per-sample logic: they call readers, layouts,
+views and annotators, and route every failure to a ``rejects`` output as a ``Reject``.
 """
 
 from __future__ import annotations
 
 import json
-from typing import NamedTuple
+from collections import defaultdict
 
 import apache_beam as beam
-from apache_beam.io import fileio
-from apache_beam.io.filesystem import CompressionTypes
-from apache_beam.io.filesystems import FileSystems
+import numpy as np
 from apache_beam.metrics import Metrics
 from apache_beam.ml.inference.base import KeyedModelHandler, RunInference
 from apache_beam.pvalue import AsList, AsSingleton
 
-from uvd.pipeline import decode, sentences, shards
-from uvd.pipeline.config import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, BuildConfig, SourceConfig
+from uvd.pipeline import sentences, shards
+from uvd.pipeline.config import BuildConfig, SourceConfig
+from uvd.pipeline.decode import DecodeError, resize_frame
 from uvd.pipeline.format import MANIFEST_NAME, REJECTS_NAME, SUMMARY_NAME
 from uvd.pipeline.inference import VQGANModelHandler
+from uvd.pipeline.items import Item, Render
 from uvd.pipeline.progress import ProgressBeacon
 from uvd.pipeline.rejects import Reject, record_reject
-from uvd.pipeline.video_decoder import GuardedVideoDecoder, VideoGuard
 
 REJECTS = "rejects"
-PLANS = "plans"
 
 
-class Item(NamedTuple):
-    """One input file of a source; ``key`` is its path relative to the source root."""
+class _PerSourceFn(beam.DoFn):
+    """A DoFn that needs each source's spec, reader and layout context (built in setup), and
+    reports progress to the local progress bar when there is one."""
 
-    source: str
-    kind: str
-    group: str
-    key: str
-    path: str
-
-
-def item_from_path(path: str, source: SourceConfig) -> Item | None:
-    """Map a matched file to an Item, or None when it is not media of the source's kind."""
-    root = source.root.rstrip("/") + "/"
-    key = path[len(root):] if path.startswith(root) else path.rsplit("/", 1)[-1]
-    exts = IMAGE_EXTENSIONS if source.kind == "images" else VIDEO_EXTENSIONS
-    if not key.lower().endswith(exts) or any(part.startswith(".") for part in key.split("/")):
-        return None
-    return Item(source=source.name, kind=source.kind, group=source.group, key=key, path=path)
-
-
-class SourceItems(beam.PTransform):
-    """Every media file under a source's root (local, s3:// or gs://), as Items."""
-
-    def __init__(self, source: SourceConfig):
-        super().__init__()
-        self.source = source
-
-    def expand(self, pbegin):
-        pattern = FileSystems.join(self.source.root.rstrip("/"), "**")
-        return (pbegin
-                | "Pattern" >> beam.Create([pattern])
-                | "MatchFiles" >> fileio.MatchAll()
-                | "ToItems" >> beam.FlatMap(self._to_items))
-
-    def _to_items(self, metadata):
-        item = item_from_path(metadata.path, self.source)
-        if item is None:
-            Metrics.counter("uvd.inputs", "ignored_not_media").inc()
-            return
-        Metrics.counter("uvd.inputs", self.source.kind).inc()
-        yield item
-
-
-def read_bytes(path: str) -> bytes:
-    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
-        return f.read()
-
-
-class DecodeFramesFn(beam.DoFn):
-    """Item -> ((sentence key, position), 256x256 frame) plus the sentence plans.
-
-    Outputs: main = keyed frames, ``plans`` = (key, SentencePlan), ``rejects`` = Reject.
-    A sentence is planned only once all its frames decoded; a partial one is rejected.
-    """
-
-    def __init__(self, config: BuildConfig, progress_dir: str | None = None):
-        self.config = config
-        self.progress_dir = progress_dir
+    def __init__(self, sources: list[SourceConfig], config: BuildConfig, progress_dir: str | None = None):
+        self.sources, self.config, self.progress_dir = sources, config, progress_dir
 
     def setup(self):
         self.beacon = ProgressBeacon(self.progress_dir)
-        self.videos = GuardedVideoDecoder(VideoGuard(timeout_s=self.config.video_timeout_s,
-                                                     memory_mb=self.config.video_memory_mb))
+        from uvd.pipeline.layouts import get_layout, layout_context
+        from uvd.pipeline.readers import make_reader
 
-    def teardown(self):
-        self.videos.close()
+        self.specs = {s.name: s.dataset_spec for s in self.sources}
+        self.readers = {s.name: make_reader(self.specs[s.name], s.name) for s in self.sources}
+        self.layouts = {s.name: get_layout(self.specs[s.name].layout) for s in self.sources}
+        self.contexts = {s.name: layout_context(self.specs[s.name], source=s.name, global_seed=self.config.seed,
+                                                overrides=self.config.layout_args.get(s.name))
+                         for s in self.sources}
 
-    def process(self, item: Item):
+
+def _reject(source: str, key: str, stage: str, error: DecodeError) -> beam.pvalue.TaggedOutput:
+    return beam.pvalue.TaggedOutput(REJECTS, record_reject(
+        Reject(source=source, item_key=key, stage=stage, reason=error.reason, message=error.message)))
+
+
+# --- SourceItems: list every source ------------------------------------------------------------
+
+class ListUnitsFn(_PerSourceFn):
+    """(source name, root) -> (source name, unit): the pieces of a source listed in parallel."""
+
+    def process(self, element):
+        name, root = element
         try:
-            if item.kind == "images":
-                yield from self._image(item)
-            else:
-                yield from self._video(item)
-        finally:
-            self.beacon.add()
+            units = self.readers[name].units(root)
+        except (OSError, ValueError) as e:
+            yield _reject(name, root, "list", DecodeError("unreadable_source", f"{root}: {e}"))
+            return
+        for unit in units:
+            yield name, root, unit
 
-    def _reject(self, item: Item, error: decode.DecodeError, stage: str = "decode"):
-        return beam.pvalue.TaggedOutput(REJECTS, record_reject(
-            Reject(source=item.source, item_key=item.key, stage=stage, reason=error.reason, message=error.message)))
 
-    def _image(self, item: Item):
-        cfg = self.config
+class ListItemsFn(_PerSourceFn):
+    """(source name, root, unit) -> Items, and a Reject for every entry a reader cannot use."""
+
+    def process(self, element):
+        name, root, unit = element
         try:
-            data = read_bytes(item.path)
-            frame = decode.resize_frame(decode.decode_image(data, max_pixels=cfg.max_image_pixels, name=item.path),
-                                        cfg.image_size)
-        except decode.DecodeError as e:
-            yield self._reject(item, e)
-            return
-        except OSError as e:
-            yield self._reject(item, decode.DecodeError("unreadable_file", f"{item.path}: {e}"), stage="read")
-            return
-        plan = sentences.image_sentence(source=item.source, group=item.group, item_key=item.key,
-                                        global_seed=cfg.seed)
-        yield beam.pvalue.TaggedOutput(PLANS, (plan.key, plan))
-        yield (plan.key, 0), frame
-
-    def _video(self, item: Item):
-        cfg = self.config
-        try:
-            local = FileSystems.get_scheme(item.path) is None  # decord seeks a local path itself
-            num_frames = self.videos.open(item.path, item.path if local else read_bytes(item.path))
-        except decode.DecodeError as e:
-            yield self._reject(item, e)
-            return
-        except OSError as e:
-            yield self._reject(item, decode.DecodeError("unreadable_file", f"{item.path}: {e}"), stage="read")
-            return
-        stride, clips = decode.plan_clips(num_frames, clip_len=cfg.clip_len, stride=cfg.clip_stride,
-                                          min_len=cfg.min_clip_len)
-        if not clips:
-            yield self._reject(item, decode.DecodeError(
-                "video_too_short", f"{item.path}: {num_frames} frames, fewer than the {cfg.min_clip_len} a clip needs"))
-            return
-        if stride != cfg.clip_stride:
-            Metrics.counter("uvd.decode", "video_stride_lowered").inc()
-        plans = sentences.video_sentences(source=item.source, group=item.group, item_key=item.key, clips=clips,
-                                          global_seed=cfg.seed)
-        for plan in plans:
-            try:
-                frames = self.videos.read_clip(item.path, list(plan.meta.frame_indices), cfg.image_size)
-            except decode.DecodeError as e:
-                yield self._reject(item, decode.DecodeError(e.reason, f"{e.message} (clip {plan.meta.sentence_index})"))
-                continue
-            yield beam.pvalue.TaggedOutput(PLANS, (plan.key, plan))
-            for position, frame in enumerate(frames):
-                yield (plan.key, position), frame
+            for entry in self.readers[name].items(root, unit):
+                if isinstance(entry, Reject):
+                    yield beam.pvalue.TaggedOutput(REJECTS, record_reject(entry))
+                else:
+                    Metrics.counter("uvd.inputs", name).inc()
+                    self.beacon.add(done=0, listed=1)
+                    yield entry
+        except DecodeError as e:
+            yield _reject(name, unit, "list", e)
+        except (OSError, ValueError) as e:
+            yield _reject(name, unit, "list", DecodeError("unreadable_annotation", f"{unit}: {e}"))
 
 
-class DecodedFrames(beam.PTransform):
-    """All sources' items decoded into keyed 256x256 frames, with plans and rejects."""
+class SourceItems(beam.PTransform):
+    """Every item of every source (local, s3:// or gs://), plus listing rejects."""
 
     def __init__(self, sources: list[SourceConfig], config: BuildConfig, progress_dir: str | None = None):
         super().__init__()
         self.sources, self.config, self.progress_dir = sources, config, progress_dir
 
     def expand(self, pbegin):
-        items = [pbegin | f"Items[{s.name}]" >> SourceItems(s) for s in self.sources]
-        all_items = items | "AllItems" >> beam.Flatten()
-        decoded = all_items | "DecodeFrames" >> beam.ParDo(
-            DecodeFramesFn(self.config, self.progress_dir)).with_outputs(PLANS, REJECTS, main="frames")
-        counts = (all_items
-                  | "SourceOfItem" >> beam.Map(lambda it: it.source)
-                  | "ItemsPerSource" >> beam.combiners.Count.PerElement())
-        return decoded.frames, decoded[PLANS], decoded[REJECTS], counts
+        units = (pbegin
+                 | "Sources" >> beam.Create([(s.name, s.root) for s in self.sources])
+                 | "ListUnits" >> beam.ParDo(ListUnitsFn(self.sources, self.config)).with_outputs(REJECTS, main="units"))
+        listed = (units.units
+                  | "SpreadUnits" >> beam.Reshuffle()
+                  | "ListItems" >> beam.ParDo(ListItemsFn(self.sources, self.config, self.progress_dir)).with_outputs(
+                      REJECTS, main="items"))
+        rejects = (units[REJECTS], listed[REJECTS]) | "ListRejects" >> beam.Flatten()
+        return listed.items, rejects
 
+
+# --- ProbedItems: what planning needs to know --------------------------------------------------
+
+class _DecodingFn(_PerSourceFn):
+    """A per-source DoFn that decodes: holds a DecodeContext with a guarded video decoder."""
+
+    def setup(self):
+        from uvd.pipeline.readers import DecodeContext
+        from uvd.pipeline.video_decoder import GuardedVideoDecoder, VideoGuard
+
+        super().setup()
+        self.videos = GuardedVideoDecoder(VideoGuard(timeout_s=self.config.video_timeout_s,
+                                                     memory_mb=self.config.video_memory_mb))
+        self.ctx = DecodeContext(max_pixels=self.config.max_image_pixels, video=self.videos,
+                                 image_size=self.config.image_size)
+
+    def teardown(self):
+        self.videos.close()
+
+
+class ProbeItemFn(_DecodingFn):
+    """Item -> Item with the facts its layout needs (a video's frame count), or a reject."""
+
+    def process(self, item: Item):
+        try:
+            yield self.readers[item.source].probe(item, self.ctx)
+        except DecodeError as e:
+            yield _reject(item.source, item.key, "probe", e)
+            self.beacon.add()
+        except OSError as e:
+            yield _reject(item.source, item.key, "probe", DecodeError("unreadable_file", f"{item.paths}: {e}"))
+            self.beacon.add()
+
+
+class ProbedItems(beam.PTransform):
+    def __init__(self, sources, config, progress_dir=None):
+        super().__init__()
+        self.fn = ProbeItemFn(sources, config, progress_dir)
+
+    def expand(self, items):
+        probed = items | "Probe" >> beam.ParDo(self.fn).with_outputs(REJECTS, main="items")
+        return probed.items, probed[REJECTS]
+
+
+# --- SentencePlans: the source's layout ---------------------------------------------------------
+
+class PlanItemSentencesFn(_PerSourceFn):
+    """Item -> its SentencePlans, for per-item layouts (video, frame_sequence, multiview, ...)."""
+
+    def process(self, item: Item):
+        if self.layouts[item.source].grouped:
+            return
+        try:
+            yield from self.layouts[item.source].plan(item, self.contexts[item.source])
+        except DecodeError as e:
+            yield _reject(item.source, item.key, "plan", e)
+
+
+class PlanGroupSentencesFn(_PerSourceFn):
+    """(source, all its items) -> SentencePlans, for grouped layouts (pairs, category, ...)."""
+
+    def process(self, element):
+        name, items = element
+        yield from self.layouts[name].plan(list(items), self.contexts[name])
+
+
+class SentencePlans(beam.PTransform):
+    """Items -> SentencePlans (every random choice seeded), plus planning rejects."""
+
+    def __init__(self, sources: list[SourceConfig], config: BuildConfig):
+        super().__init__()
+        self.sources, self.config = sources, config
+        self.grouped = {s.name for s in sources if _is_grouped(s)}
+
+    def expand(self, items):
+        per_item = items | "PlanPerItem" >> beam.ParDo(PlanItemSentencesFn(self.sources, self.config)).with_outputs(
+            REJECTS, main="plans")
+        grouped = (items
+                   | "OfGroupedLayouts" >> beam.Filter(lambda it, names: it.source in names, names=self.grouped)
+                   | "BySource" >> beam.Map(lambda it: (it.source, it))
+                   | "ItemsOfSource" >> beam.GroupByKey()
+                   | "PlanGroups" >> beam.ParDo(PlanGroupSentencesFn(self.sources, self.config)))
+        plans = (per_item.plans, grouped) | "AllPlans" >> beam.Flatten()
+        return plans, per_item[REJECTS]
+
+
+def _is_grouped(source: SourceConfig) -> bool:
+    from uvd.pipeline.layouts import get_layout
+
+    return get_layout(source.dataset_spec.layout).grouped
+
+
+# --- DecodedFrames: pixels for every planned position --------------------------------------------
+
+class RenderFramesFn(_DecodingFn):
+    """(item, the positions that show it) -> ((sentence key, position), 256x256 frame).
+
+    Each item is decoded once for all the sentences that use it; derived views (gray, masked,
+    annotators) are made from the resized frame. A failure rejects the item; the sentences
+    that needed it are then rejected as incomplete at assembly.
+    """
+
+    def setup(self):
+        from uvd.pipeline.annotators import load_annotator
+
+        super().setup()
+        needed = {kind for s in self.specs.values() for kind in s.model_annotations}
+        self.annotators = {kind: load_annotator(kind, self.config.annotators.get(kind)) for kind in sorted(needed)}
+
+    def process(self, element):
+        (source, key), joined = element
+        requests = sorted(joined["requests"])
+        candidates = sorted(joined["item"], key=lambda it: it.paths)
+        if not candidates:
+            return
+        if not requests:  # in no sentence: rejected while planning (already recorded)
+            self.beacon.add()
+            return
+        item = candidates[0]
+        for duplicate in candidates[1:]:
+            yield _reject(source, key, "list", DecodeError(
+                "duplicate_item_key", f"{duplicate.paths}: item key {key!r} is listed twice; kept {item.paths}"))
+        try:
+            frames = self.render(item, [position for _, _, position in requests])
+        except DecodeError as e:
+            yield _reject(source, key, "decode", e)
+            return
+        except OSError as e:
+            yield _reject(source, key, "decode", DecodeError("unreadable_file", f"{item.paths}: {e}"))
+            return
+        finally:
+            self.beacon.add()
+        for sentence_key, index, position in requests:
+            yield (sentence_key, index), frames[(position.frame, position.view)]
+
+    def render(self, item: Item, positions) -> dict[tuple[int, str], np.ndarray]:
+        from uvd.pipeline.sentences import item_seed
+        from uvd.pipeline.views import TRANSFORM_VIEWS, apply_transform
+
+        size = self.config.image_size
+        wanted = sorted({(p.frame, p.base_view) for p in positions})
+        renders: dict[tuple[int, str], Render] = self.readers[item.source].render(item, wanted, self.ctx)
+        base = {fv: resize_frame(r.pixels, size, nearest=r.label_map) for fv, r in renders.items()}
+        out: dict[tuple[int, str], np.ndarray] = {}
+        by_annotator: dict[str, list[tuple[int, str]]] = defaultdict(list)
+        for p in sorted(set(positions)):
+            frame = base[(p.frame, p.base_view)]
+            derived = p.derived_view
+            if derived is None:
+                out[(p.frame, p.view)] = frame
+            elif derived in TRANSFORM_VIEWS:
+                out[(p.frame, p.view)] = apply_transform(derived, frame, item_seed(self.config.seed, item.source,
+                                                                                   item.key))
+            else:
+                by_annotator[derived].append((p.frame, p.view))
+        for kind, targets in by_annotator.items():
+            drawn = self.annotators[kind](np.stack([base[(f, v.split("|", 1)[0])] for f, v in targets]))
+            out.update(zip(targets, drawn))
+        return out
+
+
+class DecodedFrames(beam.PTransform):
+    """Items + plans -> keyed 256x256 frames of every planned position, plus decode rejects."""
+
+    def __init__(self, sources, config, progress_dir=None):
+        super().__init__()
+        self.fn = RenderFramesFn(sources, config, progress_dir)
+
+    def expand(self, inputs):
+        items, plans = inputs
+        requests = plans | "PositionsOfItems" >> beam.FlatMap(
+            lambda plan: (((plan.meta.source, pos.item_key), (plan.key, i, pos))
+                          for i, pos in enumerate(plan.meta.positions)))
+        keyed = items | "KeyItems" >> beam.Map(lambda it: ((it.source, it.key), it))
+        joined = {"item": keyed, "requests": requests} | "JoinItemsAndPositions" >> beam.CoGroupByKey()
+        frames = joined | "Render" >> beam.ParDo(self.fn).with_outputs(REJECTS, main="frames")
+        return frames.frames, frames[REJECTS]
+
+
+# --- TokenizedFrames, VisualSentences ----------------------------------------------------------
 
 class TokenizedFrames(beam.PTransform):
     """Keyed frames -> keyed uint16 token ids, batched through RunInference."""
@@ -193,7 +305,7 @@ class TokenizedFrames(beam.PTransform):
 
 
 class AssembleSentenceFn(beam.DoFn):
-    """(key, {plans, tokens}) -> VisualSentence, or a reject when frames are missing."""
+    """(key, {plans, tokens}) -> VisualSentence, or rejects when some of its frames never arrived."""
 
     def process(self, element):
         key, joined = element
@@ -204,9 +316,13 @@ class AssembleSentenceFn(beam.DoFn):
         try:
             sentence = sentences.assemble_sentence(plan, tokens)
         except sentences.IncompleteSentence as e:
-            yield beam.pvalue.TaggedOutput(REJECTS, record_reject(Reject(
-                source=plan.meta.source, item_key=plan.meta.item_keys[0], stage="assemble",
-                reason="incomplete_sentence", message=str(e))))
+            # Members whose frames did arrive lose their sentence because of another member (whose
+            # own failure is already recorded): reject them too, so every input stays accounted for.
+            arrived = sorted({plan.meta.image_items[p] for p, _ in tokens if 0 <= p < plan.num_images})
+            for index in arrived:
+                yield beam.pvalue.TaggedOutput(REJECTS, record_reject(Reject(
+                    source=plan.meta.source, item_key=plan.meta.item_keys[index], stage="assemble",
+                    reason="incomplete_sentence", message=str(e))))
             return
         Metrics.counter("uvd.sentences", plan.meta.source).inc()
         yield sentence
@@ -217,12 +333,15 @@ class VisualSentences(beam.PTransform):
 
     def expand(self, inputs):
         plans, tokens = inputs
+        keyed_plans = plans | "KeyPlans" >> beam.Map(lambda p: (p.key, p))
         by_sentence = tokens | "KeyBySentence" >> beam.Map(lambda kv: (kv[0][0], (kv[0][1], kv[1])))
-        joined = {"plans": plans, "tokens": by_sentence} | "JoinPlansAndTokens" >> beam.CoGroupByKey()
+        joined = {"plans": keyed_plans, "tokens": by_sentence} | "JoinPlansAndTokens" >> beam.CoGroupByKey()
         result = joined | "AssembleSentences" >> beam.ParDo(AssembleSentenceFn()).with_outputs(
             REJECTS, main="sentences")
         return result.sentences, result[REJECTS]
 
+
+# --- TokenShards --------------------------------------------------------------------------------
 
 class WriteShardFn(beam.DoFn):
     """(shard index, sentences) -> ShardInfo, committed atomically."""
@@ -257,16 +376,45 @@ class TokenShards(beam.PTransform):
                 | "WriteShards" >> beam.ParDo(WriteShardFn(self.out_dir)))
 
 
+# --- Accounting and BuildRecords -----------------------------------------------------------------
+
+def account_item(element) -> tuple[str, str]:
+    """((source, key), {listed, written, rejected}) -> (source, outcome) for each listed item."""
+    (source, _), seen = element
+    if not seen["listed"]:
+        return source, "not_listed"  # a reject of a unit (a broken annotation file), not of an item
+    if seen["written"]:
+        return source, "written"
+    return source, "rejected" if seen["rejected"] else "unaccounted"
+
+
+class ItemAccounting(beam.PTransform):
+    """Per source, how many listed items reached a shard, were rejected, or neither (a bug: must be 0)."""
+
+    def expand(self, inputs):
+        items, sentences_pc, rejects = inputs
+        listed = items | "ListedKeys" >> beam.Map(lambda it: ((it.source, it.key), 1))
+        written = sentences_pc | "WrittenKeys" >> beam.FlatMap(
+            lambda s: (((s.meta.source, k), 1) for k in s.meta.item_keys))
+        rejected = rejects | "RejectedKeys" >> beam.Map(lambda r: ((r.source, r.item_key), 1))
+        return ({"listed": listed, "written": written, "rejected": rejected}
+                | "JoinOutcomes" >> beam.CoGroupByKey()
+                | "Outcome" >> beam.Map(account_item)
+                | "CountOutcomes" >> beam.combiners.Count.PerElement())
+
+
 class WriteRecordsFn(beam.DoFn):
     """Writes rejects, summary, then the manifest (last: it vouches for the shards)."""
 
     def __init__(self, out_dir: str, provenance: dict):
         self.out_dir, self.provenance = out_dir, provenance
 
-    def process(self, shard_infos, rejects, item_counts):
+    def process(self, shard_infos, rejects, outcomes):
+        from apache_beam.io.filesystems import FileSystems
+
         join = FileSystems.join
         shards.atomic_write(join(self.out_dir, REJECTS_NAME), shards.parquet_bytes(shards.rejects_table(rejects)))
-        summary = build_summary(shard_infos, rejects, dict(item_counts))
+        summary = build_summary(shard_infos, rejects, outcomes)
         shards.atomic_write(join(self.out_dir, SUMMARY_NAME),
                             json.dumps(summary, indent=2, sort_keys=True).encode("utf-8"))
         shards.atomic_write(join(self.out_dir, MANIFEST_NAME),
@@ -274,35 +422,49 @@ class WriteRecordsFn(beam.DoFn):
         yield summary
 
 
-def build_summary(shard_infos: list[shards.ShardInfo], rejects: list[Reject], item_counts: dict) -> dict:
-    """Counts that account for every input: written or rejected."""
-    by_reason: dict[str, int] = {}
+def build_summary(shard_infos: list[shards.ShardInfo], rejects: list[Reject], outcomes) -> dict:
+    """Counts that account for every input: each listed item is written, rejected, or (a bug) neither."""
+    by_reason: dict[str, int] = defaultdict(int)
     for r in rejects:
-        by_reason[r.reason] = by_reason.get(r.reason, 0) + 1
+        by_reason[r.reason] += 1
+    items: dict[str, dict[str, int]] = defaultdict(lambda: {"written": 0, "rejected": 0, "unaccounted": 0})
+    for (source, outcome), n in outcomes:
+        if outcome != "not_listed":
+            items[source][outcome] += n
+    inputs = {s: sum(c.values()) for s, c in items.items()}
     return {
-        "inputs": {k: item_counts[k] for k in sorted(item_counts)},
+        "inputs": dict(sorted(inputs.items())),
+        "items": {s: items[s] for s in sorted(items)},
         "shards": len(shard_infos),
         "sentences": sum(s.samples for s in shard_infos),
         "images": sum(s.images for s in shard_infos),
         "tokens": sum(s.tokens for s in shard_infos),
+        "tokens_by_source": _tokens_by_source(shard_infos),
         "bytes": sum(s.bytes for s in shard_infos),
-        "rejects": {k: by_reason[k] for k in sorted(by_reason)},
-        "rejected_items": len({(r.source, r.item_key) for r in rejects}),
+        "rejects": dict(sorted(by_reason.items())),
+        "rejected_items": sum(c["rejected"] for c in items.values()),
+        "unaccounted_items": sum(c["unaccounted"] for c in items.values()),
     }
 
 
+def _tokens_by_source(shard_infos) -> dict[str, int]:
+    totals: dict[str, int] = defaultdict(int)
+    for info in shard_infos:
+        for source, tokens in info.tokens_by_source:
+            totals[source] += tokens
+    return dict(sorted(totals.items()))
+
+
 class BuildRecords(beam.PTransform):
-    """Shard infos + rejects + input counts -> rejects.parquet, build_summary.json, manifest."""
+    """Shard infos + rejects + item outcomes -> rejects.parquet, build_summary.json, manifest."""
 
     def __init__(self, out_dir: str, provenance: dict):
         super().__init__()
         self.out_dir, self.provenance = out_dir, provenance
 
     def expand(self, inputs):
-        shard_infos, rejects, item_counts = inputs
+        shard_infos, rejects, outcomes = inputs
         return (shard_infos
                 | "AllShards" >> beam.combiners.ToList()
                 | "WriteRecords" >> beam.ParDo(WriteRecordsFn(self.out_dir, self.provenance),
-                                               rejects=AsList(rejects), item_counts=AsList(item_counts)))
-
-
+                                               rejects=AsList(rejects), outcomes=AsList(outcomes)))

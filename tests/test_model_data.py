@@ -17,7 +17,8 @@ from uvd.pipeline.format import MANIFEST_NAME, SentenceMeta, VisualSentence, enc
 def make_sentence(index: int, n_images: int = 2, tokens_per_image: int = 8) -> VisualSentence:
     """A sentence whose token ids are distinct per index (so packing order is checkable)."""
     meta = SentenceMeta(source="synthetic", group="unpaired_images", layout="single_image",
-                        item_keys=(f"item/{index}.png",), frame_indices=(0,) * n_images, seed=index)
+                        item_keys=(f"item/{index}.png",), image_items=(0,) * n_images,
+                        frame_indices=(0,) * n_images, views=("image",) * n_images, seed=index)
     start = index * 100
     tokens = (np.arange(start, start + n_images * tokens_per_image) % 8192).astype(np.uint16)
     return VisualSentence(key=f"synthetic_{index:05d}", tokens=tokens.reshape(n_images, tokens_per_image),

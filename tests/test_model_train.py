@@ -17,8 +17,9 @@ def learnable_sentence(index: int, n_images: int = 2, tokens_per_image: int = 25
     tokens[0] = (index * 37) % 512
     for t in range(1, len(tokens)):
         tokens[t] = (tokens[t - 1] * 5 + 3) % 512
-    meta = SentenceMeta(source="synthetic", group="videos", layout="video_clip",
-                        item_keys=(f"clip{index}.mp4",), frame_indices=tuple(range(n_images)), seed=index)
+    meta = SentenceMeta(source="synthetic", group="videos", layout="video", item_keys=(f"clip{index}.mp4",),
+                        image_items=(0,) * n_images, frame_indices=tuple(range(n_images)),
+                        views=("frame",) * n_images, seed=index)
     return VisualSentence(key=f"synthetic_{index:05d}", tokens=tokens.astype(np.uint16).reshape(n_images, -1),
                           meta=meta)
 

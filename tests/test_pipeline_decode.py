@@ -59,20 +59,6 @@ def test_resize_is_plain_whole_image_resize():
     assert out[:, :120].max() == 0 and out[:, 136:].min() == 255
 
 
-@pytest.mark.parametrize("n,expected_stride,expected_clips", [
-    (250, 8, [list(range(0, 121, 8)), list(range(128, 249, 8))]),  # two clips, no overlap
-    (121, 8, [list(range(0, 121, 8))]),  # exactly one clip at stride 8
-    (120, 7, [list(range(0, 106, 7))]),  # too short for stride 8: stride lowered to fit
-    (16, 1, [list(range(16))]),
-    (15, 8, []),  # shorter than one clip: rejected
-])
-def test_plan_clips(n, expected_stride, expected_clips):
-    stride, clips = decode.plan_clips(n, clip_len=16, stride=8, min_len=16)
-    assert clips == expected_clips
-    if clips:
-        assert stride == expected_stride and all(len(c) == 16 and c[-1] < n for c in clips)
-
-
 def test_read_frames_seeks_exact_indices(tmp_path):
     path = video("bikes.mp4")
     reader = decode.open_video(str(path), name=str(path))

@@ -10,8 +10,9 @@ from uvd.pipeline.shards import tar_bytes
 
 
 def make_sentence(n_images=3, key_item="dir/x.y.mp4", index=0):
-    meta = fmt.SentenceMeta(source="videos", group="videos", layout="video_clip", item_keys=(key_item,),
-                            frame_indices=tuple(range(0, 8 * n_images, 8)), seed=42, sentence_index=index)
+    meta = fmt.SentenceMeta(source="videos", group="videos", layout="video", item_keys=(key_item,),
+                            image_items=(0,) * n_images, frame_indices=tuple(range(0, 8 * n_images, 8)),
+                            views=("frame",) * n_images, seed=42, sentence_index=index)
     tokens = (np.arange(n_images * 256) % 8192).astype(np.uint16).reshape(n_images, 256)
     return fmt.VisualSentence(key=fmt.sentence_key("videos", key_item, index), tokens=tokens, meta=meta)
 

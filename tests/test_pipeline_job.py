@@ -16,8 +16,8 @@ CONFIG = BuildConfig(tokenizer="random:tiny", batch_size=8, samples_per_shard=2)
 
 
 def sources(dirs):
-    return [SourceConfig(name="images", kind="images", root=str(dirs["images"])),
-            SourceConfig(name="videos", kind="videos", root=str(dirs["videos"]))]
+    return [SourceConfig(name="images", spec="images", root=str(dirs["images"])),
+            SourceConfig(name="videos", spec="videos", root=str(dirs["videos"]))]
 
 
 @pytest.fixture

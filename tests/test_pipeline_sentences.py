@@ -1,14 +1,16 @@
+"""Sentence plans and assembly: seeds, keys, and refusing anything incomplete."""
+
 import numpy as np
 import pytest
 
 from uvd.pipeline import sentences
+from uvd.pipeline.items import Position
+from uvd.pipeline.layouts import LayoutContext
 
 
-def test_image_sentence_is_single_image_with_stable_key():
-    a = sentences.image_sentence(source="images", group="unpaired_images", item_key="a/b.c.png", global_seed=0)
-    b = sentences.image_sentence(source="images", group="unpaired_images", item_key="a/b.c.png", global_seed=0)
-    assert a == b and a.num_images == 1 and "." not in a.key
-    assert a.meta.layout == "single_image" and a.meta.item_keys == ("a/b.c.png",)
+def plan(frames=(0, 2, 4), index=0):
+    ctx = LayoutContext(source="v", group="videos", layout="video", views=("frame",), args={}, global_seed=0)
+    return ctx.plan([Position("k.mp4", f, "frame") for f in frames], key_item="k.mp4", index=index, seed=1)
 
 
 def test_seed_depends_on_global_seed_source_and_item():
@@ -17,29 +19,28 @@ def test_seed_depends_on_global_seed_source_and_item():
     assert len({s(0, "a", "x"), s(1, "a", "x"), s(0, "b", "x"), s(0, "a", "y")}) == 4
 
 
-def test_video_sentences_one_per_clip_in_order():
-    clips = [list(range(0, 16)), list(range(16, 32))]
-    plans = sentences.video_sentences(source="v", group="videos", item_key="clip.mp4", clips=clips, global_seed=3)
-    assert [p.meta.sentence_index for p in plans] == [0, 1]
-    assert [list(p.meta.frame_indices) for p in plans] == clips
-    assert len({p.key for p in plans}) == 2
+def test_plan_key_is_stable_dot_free_and_records_positions():
+    a, b = plan(), plan()
+    assert a == b and "." not in a.key and a.num_images == 3
+    assert a.meta.positions == tuple(Position("k.mp4", f, "frame") for f in (0, 2, 4))
+    assert plan(index=1).key != a.key
 
 
-def test_video_sentence_refuses_more_than_16_images():
+def test_plan_refuses_more_than_16_images_or_none():
     with pytest.raises(ValueError):
-        sentences.video_sentences(source="v", group="videos", item_key="k", clips=[list(range(17))], global_seed=0)
+        plan(frames=range(17))
+    with pytest.raises(ValueError):
+        plan(frames=())
 
 
 def test_assemble_orders_by_position():
-    plan = sentences.video_sentences(source="v", group="videos", item_key="k", clips=[[0, 2, 4]], global_seed=0)[0]
     toks = [(2, np.full(256, 2)), (0, np.full(256, 0)), (1, np.full(256, 1))]
-    s = sentences.assemble_sentence(plan, toks)
+    s = sentences.assemble_sentence(plan(), toks)
     assert s.tokens.dtype == np.uint16 and s.tokens.shape == (3, 256)
     assert [int(r[0]) for r in s.tokens] == [0, 1, 2]
 
 
 @pytest.mark.parametrize("positions", [[0, 1], [0, 1, 1, 2], [0, 1, 3]])
 def test_assemble_refuses_missing_or_duplicate_frames(positions):
-    plan = sentences.video_sentences(source="v", group="videos", item_key="k", clips=[[0, 2, 4]], global_seed=0)[0]
     with pytest.raises(sentences.IncompleteSentence):
-        sentences.assemble_sentence(plan, [(p, np.zeros(256)) for p in positions])
+        sentences.assemble_sentence(plan(), [(p, np.zeros(256)) for p in positions])

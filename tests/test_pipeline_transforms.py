@@ -7,48 +7,62 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from uvd.pipeline.config import BuildConfig, SourceConfig
-from uvd.pipeline.transforms import DecodedFrames, TokenizedFrames, VisualSentences, item_from_path
+from uvd.pipeline.transforms import (DecodedFrames, ItemAccounting, ProbedItems, SentencePlans, SourceItems,
+                                     TokenizedFrames, VisualSentences)
 
 CONFIG = BuildConfig(tokenizer="random:tiny", batch_size=4)
 
 
 def sources(dirs):
-    return [SourceConfig(name="images", kind="images", root=str(dirs["images"])),
-            SourceConfig(name="videos", kind="videos", root=str(dirs["videos"]))]
+    return [SourceConfig(name="images", spec="images", root=str(dirs["images"])),
+            SourceConfig(name="videos", spec="videos", root=str(dirs["videos"]))]
 
 
-def test_item_from_path_filters_by_kind_and_hidden():
-    src = SourceConfig(name="s", kind="images", root="/r")
-    assert item_from_path("/r/a/b.JPG", src).key == "a/b.JPG"
-    assert item_from_path("/r/a/b.mp4", src) is None
-    assert item_from_path("/r/.cache/b.png", src) is None
+def front(p, srcs, config=CONFIG):
+    items, list_rejects = p | "SourceItems" >> SourceItems(srcs, config)
+    probed, probe_rejects = items | "ProbedItems" >> ProbedItems(srcs, config)
+    plans, plan_rejects = probed | "SentencePlans" >> SentencePlans(srcs, config)
+    frames, decode_rejects = (probed, plans) | "DecodedFrames" >> DecodedFrames(srcs, config)
+    rejects = (list_rejects, probe_rejects, plan_rejects, decode_rejects) | "Rejects" >> beam.Flatten()
+    return items, plans, frames, rejects
 
 
-def test_decoded_frames_plans_and_rejects(bad_media):
+def test_items_plans_frames_and_rejects(bad_media):
     with TestPipeline(runner=FnApiRunner()) as p:
-        frames, plans, rejects, counts = p | DecodedFrames(sources(bad_media), CONFIG)
-        shapes = frames | beam.Map(lambda kv: (kv[0][1] < 16, kv[1].shape, str(kv[1].dtype)))
-        assert_that(shapes | "Distinct" >> beam.Distinct(),
-                    equal_to([(True, (256, 256, 3), "uint8")]), label="FrameShapes")
-        # 4 photos -> 4 one-image plans; pan.mp4 (40 frames) -> 1 clip
-        assert_that(plans | beam.Map(lambda kv: kv[1].num_images), equal_to([1, 1, 1, 1, 16]), label="Plans")
+        items, plans, frames, rejects = front(p, sources(bad_media))
+        # hidden files and non-media (README.txt) are not items; the rest are, broken ones included
+        assert_that(items | beam.Map(lambda it: (it.source, it.key)), equal_to([
+            ("images", k) for k in ("astronaut.png", "broken.png", "chelsea.png", "coffee.png",
+                                    "sub dir é/rocket.v2.jpg")] + [("videos", k) for k in
+                                                                   ("broken.mp4", "pan.mp4", "short.mp4")]),
+                    label="Items")
+        shapes = frames | beam.Map(lambda kv: (kv[1].shape, str(kv[1].dtype)))
+        assert_that(shapes | "Distinct" >> beam.Distinct(), equal_to([((256, 256, 3), "uint8")]), label="Shapes")
+        # 5 photos -> 5 one-image plans (broken.png fails later, at decoding); pan.mp4 (40 frames) -> 1 clip
+        assert_that(plans | beam.Map(lambda plan: plan.num_images), equal_to([1] * 5 + [16]), label="Plans")
         assert_that(frames | "CountFrames" >> beam.combiners.Count.Globally(), equal_to([4 + 16]), label="Frames")
-        assert_that(rejects | beam.Map(lambda r: (r.item_key, r.reason)),
-                    equal_to([("broken.png", "unreadable_image"), ("broken.mp4", "unreadable_video"),
-                              ("short.mp4", "video_too_short")]), label="Rejects")
-        assert_that(counts, equal_to([("images", 5), ("videos", 3)]), label="Counts")
+        assert_that(rejects | beam.Map(lambda r: (r.item_key, r.stage, r.reason)),
+                    equal_to([("broken.png", "decode", "unreadable_image"),
+                              ("broken.mp4", "probe", "unreadable_video"),
+                              ("short.mp4", "plan", "video_too_short")]), label="Rejects")
 
 
-def test_tokenized_frames_and_sentences(media_dirs):
+def test_tokenized_sentences_and_accounting(bad_media):
     with TestPipeline(runner=FnApiRunner()) as p:
-        frames, plans, _, _ = p | DecodedFrames(sources(media_dirs), CONFIG)
+        items, plans, frames, rejects = front(p, sources(bad_media))
         tokens = frames | TokenizedFrames(CONFIG, device="cpu")
         assert_that(tokens | beam.Map(lambda kv: (kv[1].shape, str(kv[1].dtype))) | beam.Distinct(),
                     equal_to([((256,), "uint16")]), label="TokenShapes")
-        sentences, rejects = (plans, tokens) | VisualSentences()
+        sentences, assemble_rejects = (plans, tokens) | VisualSentences()
         assert_that(sentences | beam.Map(lambda s: (s.meta.layout, s.tokens.shape)),
-                    equal_to([("single_image", (1, 256))] * 4 + [("video_clip", (16, 256))]), label="Sentences")
-        assert_that(rejects, equal_to([]), label="NoRejects")
+                    equal_to([("single_image", (1, 256))] * 4 + [("video", (16, 256))]), label="Sentences")
+        # broken.png was planned but never decoded: rejected once (at decode), not again at assembly
+        assert_that(assemble_rejects, equal_to([]), label="AssembleRejects")
+        all_rejects = (rejects, assemble_rejects) | "AllRejects" >> beam.Flatten()
+        outcomes = (items, sentences, all_rejects) | ItemAccounting()
+        assert_that(outcomes, equal_to([(("images", "written"), 4), (("images", "rejected"), 1),
+                                        (("videos", "written"), 1), (("videos", "rejected"), 2)]),
+                    label="Accounting")
 
 
 def test_tokens_match_direct_encode(media_dirs):
@@ -56,6 +70,7 @@ def test_tokens_match_direct_encode(media_dirs):
     import torch
 
     from uvd.pipeline import decode
+    from uvd.pipeline.format import sentence_key
     from uvd.tokenizer import load_tokenizer
 
     path = media_dirs["images"] / "chelsea.png"
@@ -63,17 +78,10 @@ def test_tokens_match_direct_encode(media_dirs):
     model = load_tokenizer("random:tiny")
     expected = model.encode(torch.from_numpy(frame[None]).permute(0, 3, 1, 2).float() / 255)[0].numpy()
     with TestPipeline(runner=FnApiRunner()) as p:
-        frames, _, _, _ = p | DecodedFrames(sources(media_dirs), CONFIG)
+        _, _, frames, _ = front(p, sources(media_dirs))
         tokens = frames | TokenizedFrames(CONFIG, device="cpu")
-        chelsea = tokens | beam.Filter(lambda kv, k: kv[0][0] == k, k=_key("chelsea.png"))
-        assert_that(chelsea | beam.Map(lambda kv: kv[1].astype(np.int64).tolist()),
-                    equal_to([expected.tolist()]))
-
-
-def _key(item_key):
-    from uvd.pipeline.format import sentence_key
-
-    return sentence_key("images", item_key, 0)
+        chelsea = tokens | beam.Filter(lambda kv, k: kv[0][0] == k, k=sentence_key("images", "chelsea.png", 0))
+        assert_that(chelsea | beam.Map(lambda kv: kv[1].astype(np.int64).tolist()), equal_to([expected.tolist()]))
 
 
 def test_handler_codes_do_not_depend_on_batching(media_dirs):

@@ -9,7 +9,8 @@ weights for untrained runs, and a sha256 that records which weights made a datas
 
 from .checkpoint import TokenizerInfo, load_tokenizer, save_tokenizer
 from .config import CONFIGS, VQGANConfig, get_config
+from .formats import CheckpointError
 from .vqgan import VQGAN, VQGANOutput
 
-__all__ = ["CONFIGS", "VQGAN", "VQGANConfig", "VQGANOutput", "TokenizerInfo", "get_config", "load_tokenizer",
+__all__ = ["CONFIGS", "CheckpointError", "VQGAN", "VQGANConfig", "VQGANOutput", "TokenizerInfo", "get_config", "load_tokenizer",
            "save_tokenizer"]

@@ -1,14 +1,23 @@
-"""uvd's tokenizer checkpoints, and the ``random:<config>[:<seed>]`` stand-in for untrained runs.
+"""Loading any tokenizer spec, and uvd's own checkpoint format.
 
-A checkpoint is a directory with ``config.json`` (a VQGANConfig plus ``format``, ``trained`` and
-``notes``) and ``model.safetensors`` (taming key names; no pickle anywhere). Every loaded model
-carries a TokenizerInfo whose sha256 names its exact weights, so a build's provenance can tell
-which tokenizer made its tokens, and a decode can warn when the weights differ.
+``load_tokenizer`` takes:
+
+- ``random:<config>[:<seed>]``: deterministic random weights of a named config (untrained runs);
+- (c) a uvd checkpoint directory: ``config.json`` (a VQGANConfig plus ``format``, ``trained`` and
+  ``notes``) and ``model.safetensors`` (taming key names; no pickle anywhere);
+- (a) an LVM / open-muse ``VQGANModel`` directory, or (b) a taming-transformers ``.ckpt`` with
+  its YAML (see formats.py).
+
+Every loaded model carries a TokenizerInfo whose sha256 names its exact weights, so a build's
+provenance can tell which tokenizer made its tokens, and a decode can warn when they differ.
+The sha256 is of the weights as uvd writes them (safetensors of the state dict), so a foreign
+checkpoint and its ``uvd tokenizer convert`` output have the same one.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import os
@@ -20,18 +29,22 @@ import torch
 from safetensors.torch import load_file, save
 
 from .config import VQGANConfig, get_config
+from .formats import CheckpointError, is_open_muse_dir, read_open_muse, read_taming
 from .vqgan import VQGAN
 
 FORMAT = "uvd-vqgan"
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 RANDOM_PREFIX = "random:"
+BUNDLED = "bundled"  # spec name of the small trained tokenizer shipped in tokenizer/weights/bundled
+BUNDLED_DIR = Path(__file__).parent / "weights" / "bundled"
 
 
 @dataclass(frozen=True)
 class TokenizerInfo:
     spec: str  # what load_tokenizer was given
-    config_name_or_path: str  # a CONFIGS name for random weights, else the checkpoint directory
+    config_name_or_path: str  # a CONFIGS name for random weights, else the checkpoint path
+    format: str  # random | uvd-vqgan | open-muse | taming
     trained: bool  # False for random weights: their tokens say nothing about the images
     sha256: str  # of the weights' safetensors bytes
     codebook_size: int
@@ -51,6 +64,7 @@ def _write_atomically(path: Path, data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; a checkpoint is meant to be shared
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -72,17 +86,26 @@ def save_tokenizer(model: VQGAN, directory: str | os.PathLike, *, trained: bool,
     return directory
 
 
-def load_tokenizer(spec: str, *, device: str | torch.device = "cpu") -> VQGAN:
+def load_tokenizer(spec: str, *, device: str | torch.device = "cpu", yaml_path: str | None = None) -> VQGAN:
     """A VQGAN in eval mode on ``device`` (channels_last), with ``model.info`` set.
 
-    ``spec`` is a checkpoint directory written by save_tokenizer, or ``random:<config>[:<seed>]``
-    for deterministic random weights (seed defaults to 0) from one of CONFIGS.
+    ``spec``: ``bundled`` (the small trained tokenizer shipped with uvd, the default),
+    ``random:<config>[:<seed>]`` (seed defaults to 0), a uvd checkpoint directory, an
+    LVM / open-muse directory, or a taming ``.ckpt`` (its YAML is found beside it, or given as
+    ``yaml_path``). Problems with a checkpoint raise a one-line ``CheckpointError``.
     """
     spec = str(spec)
+    path = BUNDLED_DIR if spec == BUNDLED else Path(spec)
     if spec.startswith(RANDOM_PREFIX):
         model, info = _random_model(spec)
+    elif path.is_file() and path.suffix == ".ckpt":
+        config, tensors, source = read_taming(path, Path(yaml_path) if yaml_path else None)
+        model, info = _model_from_tensors(spec, "taming", config, tensors, source, trained=True)
+    elif path.is_dir() and is_open_muse_dir(path):
+        config, tensors, source = read_open_muse(path)
+        model, info = _model_from_tensors(spec, "open-muse", config, tensors, source, trained=True)
     else:
-        model, info = _model_from_directory(spec)
+        model, info = _model_from_directory(spec, path)
     model.info = info
     return model.to(device=device, memory_format=torch.channels_last).eval()
 
@@ -103,48 +126,69 @@ def _random_model(spec: str) -> tuple[VQGAN, TokenizerInfo]:
         torch.manual_seed(seed)
         model = VQGAN(config=config)
     sha256 = hashlib.sha256(_safetensors_bytes(model)).hexdigest()
-    return model, _info(spec, parts[0], config, trained=False, sha256=sha256)
+    return model, _info(spec, parts[0], config, fmt="random", trained=False, sha256=sha256)
 
 
-def _model_from_directory(spec: str) -> tuple[VQGAN, TokenizerInfo]:
-    directory = Path(spec)
+def _model_from_directory(spec: str, directory: Path) -> tuple[VQGAN, TokenizerInfo]:
     config_path, weights_path = directory / CONFIG_NAME, directory / WEIGHTS_NAME
     if not config_path.is_file() or not weights_path.is_file():
-        raise FileNotFoundError(f"tokenizer spec {spec!r} is neither random:<config>[:<seed>] nor a directory "
-                                f"holding {CONFIG_NAME} and {WEIGHTS_NAME}")
-    meta = json.loads(config_path.read_text())
+        raise FileNotFoundError(f"tokenizer spec {spec!r} is neither random:<config>[:<seed>], a taming .ckpt, "
+                                f"nor a directory holding {CONFIG_NAME} and {WEIGHTS_NAME} (uvd) or "
+                                f"{CONFIG_NAME} with _class_name VQGANModel (LVM / open-muse)")
+    try:
+        meta = json.loads(config_path.read_text())
+    except ValueError as e:
+        raise CheckpointError(f"{config_path}: not valid JSON ({e})") from None
     if meta.pop("format", None) != FORMAT:
-        raise ValueError(f"{config_path}: not a {FORMAT!r} checkpoint (missing or different 'format')")
+        raise CheckpointError(f"{config_path}: not a {FORMAT!r} checkpoint (missing or different 'format')")
     trained = bool(meta.pop("trained", False))
     meta.pop("notes", None)
-    config = VQGANConfig.from_dict(meta)
+    try:
+        config = VQGANConfig.from_dict(meta)
+    except (TypeError, ValueError) as e:
+        raise CheckpointError(f"{config_path}: {e}") from None
+    try:
+        tensors = load_file(weights_path)
+    except Exception as e:  # safetensors raises its own error types for damaged headers
+        raise CheckpointError(f"{weights_path}: unreadable safetensors file ({e})") from None
+    model, info = _model_from_tensors(spec, FORMAT, config, tensors, weights_path, trained=trained)
+    # uvd's own files are hashed as stored: the provenance names the exact file.
+    return model, dataclasses.replace(info, sha256=hashlib.sha256(weights_path.read_bytes()).hexdigest(),
+                                      config_name_or_path=str(directory.resolve()))
 
-    weights = weights_path.read_bytes()
-    tensors = load_file(weights_path)
+
+def _model_from_tensors(spec: str, fmt: str, config: VQGANConfig, tensors: dict[str, torch.Tensor], source: Path,
+                        *, trained: bool) -> tuple[VQGAN, TokenizerInfo]:
     with torch.device("meta"):  # shapes only: the file supplies every value
         model = VQGAN(config=config)
     expected = model.state_dict()
-    _check_state_dict(tensors, expected, weights_path)
-    tensors = {k: v.to(expected[k].dtype) for k, v in tensors.items()}
+    check_state_dict(tensors, expected, source)
+    tensors = {k: v.to(expected[k].dtype).contiguous() for k, v in tensors.items()}
     model.load_state_dict(tensors, strict=True, assign=True)
-    sha256 = hashlib.sha256(weights).hexdigest()
-    return model, _info(spec, str(directory.resolve()), config, trained=trained, sha256=sha256)
+    sha256 = hashlib.sha256(_safetensors_bytes(model)).hexdigest()
+    return model, _info(spec, str(source.resolve()), config, fmt=fmt, trained=trained, sha256=sha256)
 
 
-def _check_state_dict(tensors: dict[str, torch.Tensor], expected: dict[str, torch.Tensor], path: Path) -> None:
-    """One ValueError naming every disagreement, rather than torch's first-error message."""
+def check_state_dict(tensors: dict[str, torch.Tensor], expected: dict[str, torch.Tensor], path: Path,
+                     *, limit: int = 8) -> None:
+    """One single-line CheckpointError naming every kind of disagreement (the first ``limit`` of
+    each), rather than torch's first-error message."""
     missing = sorted(set(expected) - set(tensors))
     unexpected = sorted(set(tensors) - set(expected))
     mismatched = [f"{k}: file {tuple(tensors[k].shape)} vs model {tuple(expected[k].shape)}"
                   for k in sorted(set(tensors) & set(expected)) if tensors[k].shape != expected[k].shape]
-    problems = [f"{label} {items}" for label, items in
-                (("missing keys", missing), ("unexpected keys", unexpected), ("shape mismatches", mismatched))
-                if items]
+    problems = []
+    for label, items in (("missing keys", missing), ("unexpected keys", unexpected),
+                         ("shape mismatches", mismatched)):
+        if items:
+            more = f" (+{len(items) - limit} more)" if len(items) > limit else ""
+            problems.append(f"{len(items)} {label} {items[:limit]}{more}")
     if problems:
-        raise ValueError(f"{path} does not match its config.json: " + "; ".join(problems))
+        raise CheckpointError(f"{path} does not match its config: " + "; ".join(problems))
 
 
-def _info(spec: str, name_or_path: str, config: VQGANConfig, *, trained: bool, sha256: str) -> TokenizerInfo:
-    return TokenizerInfo(spec=spec, config_name_or_path=name_or_path, trained=trained, sha256=sha256,
+def _info(spec: str, name_or_path: str, config: VQGANConfig, *, fmt: str, trained: bool,
+          sha256: str) -> TokenizerInfo:
+    return TokenizerInfo(spec=spec, config_name_or_path=name_or_path, format=fmt, trained=trained, sha256=sha256,
                          codebook_size=config.num_embeddings, resolution=config.resolution,
                          tokens_per_image=config.tokens_per_image)

@@ -11,7 +11,31 @@ from .config import CONFIGS
 
 @click.group("tokenizer")
 def tokenizer() -> None:
-    """Train the VQGAN image tokenizer."""
+    """Train, convert and inspect the VQGAN image tokenizer."""
+
+
+@tokenizer.command("convert")
+@click.argument("source")
+@click.option("--yaml", "yaml_path", type=click.Path(exists=True, dir_okay=False),
+              help="taming YAML for a .ckpt (default: found beside it, as taming's releases lay it out).")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="Where the uvd checkpoint goes (config.json + model.safetensors).")
+def convert(source: str, yaml_path: str | None, out_dir: str) -> None:
+    """Convert an LVM / open-muse folder or a taming .ckpt into uvd's pickle-free format.
+
+    The weights' sha256 (recorded in every build's provenance) is unchanged by the conversion.
+    """
+    from .checkpoint import load_tokenizer, save_tokenizer
+    from .formats import CheckpointError
+
+    try:
+        model = load_tokenizer(source, yaml_path=yaml_path)
+    except (CheckpointError, FileNotFoundError) as e:
+        raise click.ClickException(str(e)) from e
+    info = model.info
+    save_tokenizer(model, out_dir, trained=True, notes=f"converted from the {info.format} checkpoint {source}")
+    click.echo(f"{info.format} -> uvd: {out_dir} (codebook {info.codebook_size}, {info.tokens_per_image} tokens "
+               f"per {info.resolution}x{info.resolution} image, sha256 {info.sha256})")
 
 
 @tokenizer.command("train")
@@ -20,6 +44,9 @@ def tokenizer() -> None:
                    "build's source folders: shards hold only tokens, not pixels.")
 @click.option("--videos", "video_dirs", multiple=True, type=click.Path(exists=True, file_okay=False),
               help="Folder of videos (searched recursively). Repeatable.")
+@click.option("--from-build", "from_builds", multiple=True, type=click.Path(exists=True, file_okay=False),
+              help="A build output directory: train on the image and video folders its manifest records as "
+                   "sources. Repeatable; adds to --images/--videos.")
 @click.option("--holdout", multiple=True, help="File name held out for validation (whole file). Repeatable.")
 @click.option("--val-fraction", default=0.0, show_default=True,
               help="Without --holdout: hold out this seeded fraction of the files.")
@@ -68,6 +95,10 @@ def train(no_progress: bool, beta1: float, beta2: float, config_name: str, **kwa
     """Train a tokenizer on image and/or video folders; prints the final validation metrics."""
     from .train import TokenizerTrainConfig, train_tokenizer
 
+    for build in kwargs.pop("from_builds"):
+        images, videos = source_folders_of_build(build)
+        kwargs["image_dirs"] += tuple(images)
+        kwargs["video_dirs"] += tuple(videos)
     if not kwargs["image_dirs"] and not kwargs["video_dirs"]:
         raise click.UsageError("give at least one --images or --videos folder")
     try:
@@ -81,6 +112,26 @@ def train(no_progress: bool, beta1: float, beta2: float, config_name: str, **kwa
     click.echo(f"tokenizer written to {result.out_dir} (step {result.step})")
     if result.final:
         click.echo(json.dumps(result.final, indent=2))
+
+
+def source_folders_of_build(build_dir: str) -> tuple[list[str], list[str]]:
+    """The image and video folders a build read, from its manifest's provenance (shards hold
+    tokens, not pixels, so a tokenizer trains on the build's inputs)."""
+    from uvd.pipeline.shards import read_manifest
+
+    try:
+        _, provenance = read_manifest(build_dir)
+    except FileNotFoundError as e:
+        raise click.UsageError(f"{build_dir}: not a build output directory ({e})") from e
+    images, videos = [], []
+    for source in provenance.get("sources", []):
+        if "root" not in source:
+            raise click.UsageError(f"{build_dir}: its manifest does not record source folders (built by an older uvd)")
+        {"images": images, "videos": videos}.get(source["spec"], []).append(source["root"])
+    if not images and not videos:
+        raise click.UsageError(f"{build_dir}: none of its sources is a plain image or video folder (spec `images` "
+                               "or `videos`); pass dataset folders with --images / --videos")
+    return images, videos
 
 
 if __name__ == "__main__":

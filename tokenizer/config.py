@@ -27,12 +27,18 @@ class VQGANConfig:
     num_embeddings: int = 8192  # codebook size ("n_embed" in taming)
     dropout: float = 0.0
     commitment_cost: float = 0.25  # beta on the commitment term of the VQ loss
+    # The pixel range the network itself sees: images in [0, 1] are mapped linearly onto it.
+    # taming-transformers trained on [-1, 1]; the LVM / open-muse tokenizer on [0, 1] as is.
+    model_input_range: tuple[float, float] = (-1.0, 1.0)
 
     def __post_init__(self) -> None:
         # JSON gives lists; keep the dataclass hashable and comparable.
         object.__setattr__(self, "channel_mult", tuple(int(m) for m in self.channel_mult))
         object.__setattr__(self, "attn_resolutions", tuple(int(r) for r in self.attn_resolutions))
+        object.__setattr__(self, "model_input_range", tuple(float(v) for v in self.model_input_range))
         problems = []
+        if len(self.model_input_range) != 2 or not self.model_input_range[0] < self.model_input_range[1]:
+            problems.append(f"model_input_range must be (low, high) with low < high, got {self.model_input_range}")
         if not self.channel_mult:
             problems.append("channel_mult must not be empty")
         for mult in self.channel_mult:
@@ -85,8 +91,9 @@ class VQGANConfig:
 
 
 CONFIGS: dict[str, VQGANConfig] = {
-    # The LVM release's tokenizer (Bai et al. 2023): f16, 8192 codes, 256 tokens per 256x256 image.
-    "lvm": VQGANConfig(),
+    # The LVM release's tokenizer (Bai et al. 2023): f16, 8192 codes, 256 tokens per 256x256 image,
+    # fed [0, 1] pixels as they are (LVM's tokenize scripts pass ToTensor-range images to encode).
+    "lvm": VQGANConfig(model_input_range=(0.0, 1.0)),
     # Same family (f16, 8192 codes, same depth) at a quarter of the width: a CPU demo.
     "small": VQGANConfig(hidden_channels=32),
     # For tests: still f16 and 256 tokens per 256x256 image, but one width and one block per level.

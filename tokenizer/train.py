@@ -34,7 +34,7 @@ from .config import VQGANConfig, get_config
 from .data import CropSampler, list_items, load_frames, split_items, to_tensor
 from .losses import (LPIPS, NLayerDiscriminator, adaptive_weight, generator_adversarial_loss, hinge_d_loss, psnr,
                      reconstruction_loss)
-from .vqgan import VQGAN, to_model_space
+from .vqgan import VQGAN
 
 STATE_NAME = "train_state.pt"
 METRICS_NAME = "metrics.json"
@@ -131,7 +131,7 @@ class TrainResult:
 def forward_any_size(model: VQGAN, images01: torch.Tensor):
     """The training forward on any side divisible by the downsample factor (crops included).
     Returns (reconstruction in model space, target in model space, z (B, D, h, w), QuantizerOutput)."""
-    target = to_model_space(images01)
+    target = model.to_model_space(images01)
     z = model.quant_conv(model.encoder(target))
     q = model.quantize(z)  # distances and VQ losses in fp32 even under autocast
     reconstruction = model.decoder(model.post_quant_conv(q.quantized))

@@ -16,19 +16,21 @@ if TYPE_CHECKING:
     from .checkpoint import TokenizerInfo
 
 
-def to_model_space(images: torch.Tensor) -> torch.Tensor:
-    """[0, 1] pixels -> the [-1, 1] range taming and open-muse checkpoints were trained on."""
-    return images * 2.0 - 1.0
+def to_model_space(images: torch.Tensor, model_range: tuple[float, float] = (-1.0, 1.0)) -> torch.Tensor:
+    """[0, 1] pixels -> the range the checkpoint was trained on (taming: [-1, 1]; LVM/open-muse: [0, 1])."""
+    low, high = model_range
+    return images * (high - low) + low
 
 
-def from_model_space(images: torch.Tensor) -> torch.Tensor:
-    """Decoder output (about [-1, 1]) -> [0, 1] pixels, clamped."""
-    return ((images.float() + 1.0) / 2.0).clamp_(0.0, 1.0)
+def from_model_space(images: torch.Tensor, model_range: tuple[float, float] = (-1.0, 1.0)) -> torch.Tensor:
+    """Decoder output (about ``model_range``) -> [0, 1] pixels, clamped."""
+    low, high = model_range
+    return ((images.float() - low) / (high - low)).clamp_(0.0, 1.0)
 
 
 @dataclass
 class VQGANOutput:
-    reconstruction: torch.Tensor  # (B, 3, R, R) in model space [-1, 1], unclamped: compare with to_model_space(images)
+    reconstruction: torch.Tensor  # (B, 3, R, R) in model space, unclamped: compare with model.to_model_space(images)
     indices: torch.Tensor  # (B, tokens_per_image) int64
     codebook_loss: torch.Tensor  # mean ||sg(z) - e||^2
     commitment_loss: torch.Tensor  # beta * mean ||z - sg(e)||^2
@@ -59,6 +61,12 @@ class VQGAN(nn.Module):
     @property
     def num_params(self) -> int:
         return sum(p.numel() for p in self.parameters())
+
+    def to_model_space(self, images: torch.Tensor) -> torch.Tensor:
+        return to_model_space(images, self.config.model_input_range)
+
+    def from_model_space(self, images: torch.Tensor) -> torch.Tensor:
+        return from_model_space(images, self.config.model_input_range)
 
     @property
     def device(self) -> torch.device:
@@ -102,7 +110,7 @@ class VQGAN(nn.Module):
     @torch.inference_mode()
     def encode(self, images: torch.Tensor) -> torch.Tensor:
         """(B, 3, R, R) float images in [0, 1] -> (B, tokens_per_image) int64 token ids, row-major."""
-        x = to_model_space(self._check_images(images)).contiguous(memory_format=torch.channels_last)
+        x = self.to_model_space(self._check_images(images)).contiguous(memory_format=torch.channels_last)
         with self._autocast():
             z = self.quant_conv(self.encoder(x))
         flat = z.permute(0, 2, 3, 1).reshape(-1, z.shape[1])
@@ -116,12 +124,12 @@ class VQGAN(nn.Module):
         quantized = self.quantize.lookup(codes, side, side).contiguous(memory_format=torch.channels_last)
         with self._autocast():
             images = self.decoder(self.post_quant_conv(quantized))
-        return from_model_space(images).contiguous()
+        return self.from_model_space(images).contiguous()
 
     def forward(self, images: torch.Tensor) -> VQGANOutput:
         """Training pass on (B, 3, R, R) images in [0, 1]; gradients reach the encoder through the
-        straight-through estimator. The reconstruction is in model space [-1, 1] (see VQGANOutput)."""
-        x = to_model_space(self._check_images(images))
+        straight-through estimator. The reconstruction is in model space (see VQGANOutput)."""
+        x = self.to_model_space(self._check_images(images))
         quantized = self.quantize(self.quant_conv(self.encoder(x)))
         reconstruction = self.decoder(self.post_quant_conv(quantized.quantized))
         return VQGANOutput(reconstruction, quantized.indices, quantized.codebook_loss, quantized.commitment_loss)

@@ -1,0 +1,121 @@
+"""What a reader is: the code that understands one on-disk layout.
+
+A build asks a reader four things, each on a worker:
+
+1. ``units(root)``: independent pieces of the source to list in parallel (a split file, an
+   annotation JSON, a class folder, a tar); default: the root itself.
+2. ``items(root, unit)``: the Items of a unit, and a ``Reject`` for every entry it cannot use
+   (broken JSON, a missing pair partner), naming the file and the reason.
+3. ``probe(item, ctx)``: cheap facts planning needs (a video's frame count); raise
+   ``DecodeError`` if the item is unusable. Default: nothing to learn.
+4. ``render(item, requests, ctx)``: pictures of the requested ``(frame, view)`` pairs, at any
+   size; raise ``DecodeError`` when the item's files cannot be decoded.
+
+Readers hold no state between calls except what ``__init__`` derives from the spec's
+``reader_args``; they never substitute data for what they cannot read.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+
+from uvd.pipeline import storage
+from uvd.pipeline.decode import DecodeError, decode_image
+from uvd.pipeline.items import Item, Render
+from uvd.pipeline.rejects import Reject
+
+
+@dataclass
+class DecodeContext:
+    """Per-worker decoding resources a reader may use (built in a DoFn's ``setup``)."""
+
+    max_pixels: int
+    video: Any = None  # a GuardedVideoDecoder, for readers of video files
+    image_size: int = 256
+
+
+class Reader(ABC):
+    """Base class: subclasses implement ``items`` and ``render``; the rest has defaults."""
+
+    name: ClassVar[str] = ""
+    views: ClassVar[tuple[str, ...]] = ()  # the views ``render`` can make
+    ARGS: ClassVar[Mapping[str, Any]] = {}  # accepted reader_args and their defaults
+
+    def __init__(self, source: str, args: Mapping[str, Any] | None = None, split: str = "train"):
+        args = dict(args or {})
+        unknown = sorted(set(args) - set(self.ARGS))
+        if unknown:
+            raise ValueError(f"reader {self.name!r} got unknown reader_args {unknown}; known: {sorted(self.ARGS)}")
+        self.source = source
+        self.split = split
+        self.args = {**self.ARGS, **args}
+
+    # --- listing ---------------------------------------------------------------------------
+
+    def units(self, root: str) -> list[str]:
+        return [root]
+
+    @abstractmethod
+    def items(self, root: str, unit: str) -> Iterator[Item | Reject]:
+        """The Items of one unit, and a Reject for each entry that cannot be used."""
+
+    def found(self, root: str) -> bool:
+        """Whether ``root`` looks like this layout (for ``uvd datasets list --root``)."""
+        try:
+            return any(True for _ in self.units(root))
+        except (OSError, ValueError):
+            return False
+
+    # --- per item ----------------------------------------------------------------------------
+
+    def probe(self, item: Item, ctx: DecodeContext) -> Item:
+        return item
+
+    @abstractmethod
+    def render(self, item: Item, requests: list[tuple[int, str]], ctx: DecodeContext) -> dict[tuple[int, str], Render]:
+        """Pictures of the requested (frame, view) pairs of ``item``, at any size."""
+
+    # --- helpers for subclasses ----------------------------------------------------------------
+
+    def reject(self, key: str, reason: str, message: str, stage: str = "list") -> Reject:
+        return Reject(source=self.source, item_key=key, stage=stage, reason=reason, message=message)
+
+    def check_views(self, requests: Iterable[tuple[int, str]], item: Item) -> None:
+        bad = sorted({v for _, v in requests if v not in self.views})
+        if bad:
+            raise ValueError(f"reader {self.name} cannot render view(s) {bad} of {item.key}; it has {self.views}")
+
+
+def read_image(path: str, ctx: DecodeContext) -> np.ndarray:
+    """A still from any file system -> (H, W, 3) uint8 RGB; DecodeError names the file."""
+    try:
+        data = storage.read_bytes(path)
+    except OSError as e:
+        raise DecodeError("unreadable_file", f"{path}: {e}") from e
+    return decode_image(data, max_pixels=ctx.max_pixels, name=path)
+
+
+def read_label_png(path: str, ctx: DecodeContext) -> np.ndarray:
+    """A label map (PNG of class ids, 8 or 16 bit, 1 channel or RGB) -> (H, W) int array, untouched."""
+    import cv2
+
+    from uvd.pipeline.decode import check_image_size
+
+    try:
+        data = storage.read_bytes(path)
+    except OSError as e:
+        raise DecodeError("unreadable_file", f"{path}: {e}") from e
+    if not data:
+        raise DecodeError("unreadable_annotation", f"{path}: empty file")
+    check_image_size(data, max_pixels=ctx.max_pixels, name=path)
+    arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if arr is None:
+        raise DecodeError("unreadable_annotation", f"{path}: not a decodable label image")
+    if arr.ndim == 3:
+        arr = cv2.cvtColor(arr[..., :3], cv2.COLOR_BGR2RGB)
+    return arr

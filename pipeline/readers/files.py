@@ -1,0 +1,75 @@
+"""Plain folders: every image, or every video, under a root (recursively, hidden files skipped).
+
+``ImageFileReader`` and ``VideoFileReader`` are also the bases of the dataset readers whose
+items are single files listed some other way (split lists, CSVs, JSON): those override
+``items`` only and inherit probing and rendering.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from uvd.pipeline import storage
+from uvd.pipeline.config import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
+from uvd.pipeline.decode import DecodeError
+from uvd.pipeline.items import Item, Render
+from uvd.pipeline.readers.base import DecodeContext, Reader, read_image
+from uvd.pipeline.rejects import Reject
+
+
+def media_files(root: str, extensions: tuple[str, ...]) -> list[tuple[str, str]]:
+    """(relative key, path) of every file under root with one of ``extensions``, hidden ones skipped."""
+    out = []
+    for path in storage.files_under(root):
+        key = storage.relative(path, root)
+        if key.lower().endswith(extensions) and not storage.is_hidden(key):
+            out.append((key, path))
+    return out
+
+
+class ImageFileReader(Reader):
+    """Items are single image files; the one view is ``image``."""
+
+    name = "image_files"
+    views = ("image",)
+
+    def items(self, root: str, unit: str) -> Iterator[Item | Reject]:
+        for key, path in media_files(unit, IMAGE_EXTENSIONS):
+            yield Item(source=self.source, key=key, paths=(path,))
+
+    def render(self, item, requests, ctx: DecodeContext) -> dict[tuple[int, str], Render]:
+        self.check_views(requests, item)
+        image = read_image(item.paths[0], ctx)
+        return {(frame, view): Render(image) for frame, view in requests}
+
+
+class VideoFileReader(Reader):
+    """Items are single video files, decoded by seeking with decord in a guarded child process;
+    the one view is ``frame``. Probing opens the video for its frame count."""
+
+    name = "video_files"
+    views = ("frame",)
+
+    def items(self, root: str, unit: str) -> Iterator[Item | Reject]:
+        for key, path in media_files(unit, VIDEO_EXTENSIONS):
+            yield Item(source=self.source, key=key, paths=(path,))
+
+    @staticmethod
+    def _open(item: Item, ctx: DecodeContext) -> int:
+        path = item.paths[0]
+        try:
+            return ctx.video.open(path, path if storage.is_local(path) else storage.read_bytes(path))
+        except OSError as e:
+            raise DecodeError("unreadable_file", f"{path}: {e}") from e
+
+    def probe(self, item: Item, ctx: DecodeContext) -> Item:
+        return item.with_(num_frames=self._open(item, ctx))
+
+    def render(self, item, requests, ctx: DecodeContext) -> dict[tuple[int, str], Render]:
+        self.check_views(requests, item)
+        self._open(item, ctx)
+        frames = sorted({f for f, _ in requests})
+        # The decoder child resizes while it decodes: full-size frames never cross the process boundary.
+        clip = ctx.video.read_clip(item.paths[0], frames, ctx.image_size)
+        by_frame = dict(zip(frames, clip))
+        return {(f, v): Render(by_frame[f]) for f, v in requests}

@@ -1,0 +1,61 @@
+"""File access for readers and writers, through Beam FileSystems (local, s3://, gs://).
+
+Readers call these instead of ``open``/``os.listdir`` so that every source works the same on
+an object store. Listing is by match patterns, which object stores support natively.
+"""
+
+from __future__ import annotations
+
+import posixpath
+
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
+
+
+def is_local(path: str) -> bool:
+    return FileSystems.get_scheme(path) is None
+
+
+def join(base: str, *parts: str) -> str:
+    parts = [p for p in parts if p]
+    return FileSystems.join(base.rstrip("/"), *parts) if parts else base
+
+
+def read_bytes(path: str) -> bytes:
+    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+        return f.read()
+
+
+def read_range(path: str, offset: int, size: int) -> bytes:
+    """``size`` bytes at ``offset`` (a member of a tar, without reading the rest)."""
+    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+        f.seek(offset)
+        return f.read(size)
+
+
+def read_text(path: str) -> str:
+    return read_bytes(path).decode("utf-8")
+
+
+def exists(path: str) -> bool:
+    return FileSystems.exists(path)
+
+
+def match(pattern: str) -> list[str]:
+    """Paths matching a glob (``*`` within a level, ``**`` across levels), sorted."""
+    result = FileSystems.match([pattern])[0]
+    return sorted(m.path for m in result.metadata_list)
+
+
+def files_under(root: str) -> list[str]:
+    """Every file below ``root``, recursively, sorted."""
+    return match(join(root, "**"))
+
+
+def relative(path: str, root: str) -> str:
+    root = root.rstrip("/") + "/"
+    return path[len(root):] if path.startswith(root) else posixpath.basename(path)
+
+
+def is_hidden(relpath: str) -> bool:
+    return any(part.startswith(".") for part in relpath.split("/"))

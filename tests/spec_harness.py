@@ -1,0 +1,53 @@
+"""Build dataset specs from their fixtures, end to end, and read the sentences back (for tests)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import webdataset as wds
+
+from fixtures import all_fixtures, make_fixture
+from uvd.dataset_specs import get_spec
+from uvd.pipeline import job
+from uvd.pipeline.config import BuildConfig, SourceConfig
+from uvd.pipeline.format import VisualSentence, decode_sample
+from uvd.pipeline.layouts import get_layout
+from uvd.pipeline.shards import read_manifest
+
+
+def fixture_root_for(specs, root: Path) -> Path:
+    """Write (once) the fixture folder of every spec under ``root``."""
+    fixtures = all_fixtures()
+    for name in specs:
+        folder = get_spec(name).folder
+        if folder not in fixtures:
+            raise KeyError(f"spec {name!r} reads folder {folder!r}, which has no fixture in tests/fixtures")
+        if not (root / folder).exists():
+            make_fixture(folder, root)
+    return root
+
+
+def quick_layout_args(specs) -> dict[str, dict]:
+    """One epoch for every layout that has epochs: fixtures are for structure, not volume."""
+    return {name: {"epochs": 1} for name in specs if "epochs" in get_layout(get_spec(name).layout).defaults}
+
+
+def build_specs(specs, root: Path, out: Path, *, annotators: dict[str, str] | None = None,
+                layout_args: dict | None = None, tokenizer: str = "random:tiny", seed: int = 0,
+                beam_args: list[str] | None = None) -> dict:
+    """Build ``specs`` (names) from their fixtures under ``root`` into ``out``; returns the summary."""
+    fixture_root_for(specs, root)
+    sources = [SourceConfig(name=name, spec=name, root=str(root / get_spec(name).folder)) for name in specs]
+    config = BuildConfig(tokenizer=tokenizer, batch_size=16, samples_per_shard=64, seed=seed,
+                         annotators=annotators or {},
+                         layout_args=quick_layout_args(specs) if layout_args is None else layout_args)
+    return job.run(sources, str(out), config, beam_args, overwrite=True, device="cpu")
+
+
+def read_sentences(out: Path) -> list[VisualSentence]:
+    table, _ = read_manifest(str(out))
+    sentences = []
+    for path in table.column("path").to_pylist():
+        sentences += [decode_sample(s) for s in wds.WebDataset(str(out / path), shardshuffle=False,
+                                                                 empty_check=False)]
+    return sentences
