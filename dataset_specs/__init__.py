@@ -11,19 +11,28 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
-from .base import GROUPS, DatasetSpec, UVDv1Share, register, registry
+from .base import GROUPS, DatasetSpec, UVDv1Row, UVDv1Share, register, registry, uvdv1_row, uvdv1_rows
 
 _loaded = False
+_load_error: Exception | None = None
 
 
 def _load_all() -> None:
-    global _loaded
+    """Import every spec module once; a module that fails makes every later call fail the same way
+    (a half-filled registry would silently drop sources)."""
+    global _loaded, _load_error
+    if _load_error is not None:
+        raise _load_error
     if _loaded:
         return
-    _loaded = True  # before importing: a failing module must not be re-imported half-registered
-    for module in sorted(m.name for m in pkgutil.iter_modules(__path__)):
-        if module != "base":
-            importlib.import_module(f"{__name__}.{module}")
+    _loaded = True
+    try:
+        for module in sorted(m.name for m in pkgutil.iter_modules(__path__)):
+            if module != "base":
+                importlib.import_module(f"{__name__}.{module}")
+    except Exception as e:
+        _load_error = RuntimeError(f"dataset spec module failed to load: {type(e).__name__}: {e}")
+        raise _load_error from e
 
 
 def all_specs() -> dict[str, DatasetSpec]:
@@ -39,4 +48,5 @@ def get_spec(name: str) -> DatasetSpec:
     return specs[name]
 
 
-__all__ = ["GROUPS", "DatasetSpec", "UVDv1Share", "all_specs", "get_spec", "register"]
+__all__ = ["GROUPS", "DatasetSpec", "UVDv1Row", "UVDv1Share", "all_specs", "get_spec", "register", "uvdv1_row",
+           "uvdv1_rows"]

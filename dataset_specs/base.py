@@ -8,8 +8,11 @@ behaviour lives in ``uvd.pipeline`` (readers, layouts, annotations); a spec only
 
 from __future__ import annotations
 
+import csv
 import dataclasses
+import functools
 from collections.abc import Mapping
+from pathlib import Path
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -17,6 +20,33 @@ from typing import Any
 # The five UVDv1 groups, as named in uvdv1_sources.tsv.
 GROUPS = ("unpaired_images", "images_with_annotations", "videos", "videos_with_annotations",
           "synthetic_3d_views")
+
+
+UVDV1_TABLE = Path(__file__).with_name("uvdv1_sources.tsv")  # the LVM paper's source table, verbatim
+
+
+@dataclass(frozen=True)
+class UVDv1Row:
+    group: str
+    dataset: str
+    tokens_millions: float
+    annotation_type: str
+    annotation_source: str
+
+
+@functools.lru_cache(maxsize=1)
+def uvdv1_rows() -> tuple[UVDv1Row, ...]:
+    """The rows of uvdv1_sources.tsv (group, dataset, millions of tokens, annotation type and source)."""
+    with UVDV1_TABLE.open(newline="", encoding="utf-8") as f:
+        return tuple(UVDv1Row(r["group"], r["dataset"], float(r["tokens_millions"]), r["annotation_type"],
+                              r["annotation_source"]) for r in csv.DictReader(f, delimiter="\t"))
+
+
+def uvdv1_row(dataset: str, annotation_type: str) -> UVDv1Row:
+    for row in uvdv1_rows():
+        if (row.dataset, row.annotation_type) == (dataset, annotation_type):
+            return row
+    raise KeyError(f"no UVDv1 row ({dataset!r}, {annotation_type!r}) in {UVDV1_TABLE.name}")
 
 
 @dataclass(frozen=True)
@@ -27,6 +57,15 @@ class UVDv1Share:
     annotation_type: str  # the row's annotation_type column ("-" for plain images and videos)
     fraction: float = 1.0  # share of the row's tokens attributed to this spec
     basis: str = ""  # why this fraction, when it is not 1
+
+    @property
+    def row(self) -> UVDv1Row:
+        return uvdv1_row(self.dataset, self.annotation_type)
+
+    @property
+    def tokens_millions(self) -> float:
+        """This spec's part of the row's UVDv1 token count."""
+        return self.row.tokens_millions * self.fraction
 
 
 @dataclass(frozen=True)
@@ -71,10 +110,22 @@ class DatasetSpec:
             problems.append("views must not be empty")
         if self.mixture_weight < 0:
             problems.append("mixture_weight must be >= 0")
-        if self.uvdv1 is not None and not 0 < self.uvdv1.fraction <= 1:
-            problems.append("uvdv1.fraction must be in (0, 1]")
+        if self.uvdv1 is not None:
+            if not 0 < self.uvdv1.fraction <= 1:
+                problems.append("uvdv1.fraction must be in (0, 1]")
+            try:
+                row = self.uvdv1.row
+                if row.group != self.group:
+                    problems.append(f"group {self.group!r} differs from its UVDv1 row's {row.group!r}")
+            except KeyError as e:
+                problems.append(e.args[0])
         if problems:
             raise ValueError(f"dataset spec {self.name!r}: " + "; ".join(problems))
+
+    @property
+    def uvdv1_tokens_millions(self) -> float:
+        """Millions of tokens this source contributed to UVDv1 (0 for sources outside the table)."""
+        return self.uvdv1.tokens_millions if self.uvdv1 else 0.0
 
     @property
     def folder(self) -> str:

@@ -5,18 +5,18 @@ it change together; keeping them in one package lets the walking skeleton go end
 (shards -> packed rows -> LLaMA decoder -> safetensors checkpoint) and be tested as one.
 
 - ``llama``: the decoder, ``LlamaConfig`` and the LVM size table ``CONFIGS``.
-- ``data``: ``ShardDataset`` (exact split over ranks and DataLoader workers) and
-  ``PackedTokens`` (LVM's packing into fixed-length rows).
-- ``train``: ``TrainConfig``, ``train`` and checkpoints.
+- ``data``: ``ShardDataset``, the validated reader of a build's shards.
+- ``loader``: streams of packed rows, the mixture order over ranks and workers, resumable state.
+- ``train``: ``TrainConfig`` and the training loop; ``checkpoint``: saving and resuming.
+- ``hf``: Hugging Face Llama export/import; ``evaluate``, ``generate``, ``reasoning``: using a model.
 """
 
-from uvd.model.data import PackedTokens, ShardDataset, ShardError
+from uvd.model.checkpoint import load_model
+from uvd.model.data import ShardDataset, ShardError
 from uvd.model.llama import CONFIGS, NUM_CODES, NUM_SPECIAL, VOCAB_SIZE, Llama, LlamaConfig, get_config
-from uvd.model.train import (CheckpointMeta, TrainConfig, TrainResult, learning_rate, load_checkpoint,
-                             save_checkpoint, train)
+from uvd.model.train import TrainConfig, TrainResult, learning_rate, train
 
 __all__ = [
-    "CONFIGS", "NUM_CODES", "NUM_SPECIAL", "VOCAB_SIZE", "CheckpointMeta", "Llama", "LlamaConfig",
-    "PackedTokens", "ShardDataset", "ShardError", "TrainConfig", "TrainResult", "get_config",
-    "learning_rate", "load_checkpoint", "save_checkpoint", "train",
+    "CONFIGS", "NUM_CODES", "NUM_SPECIAL", "VOCAB_SIZE", "Llama", "LlamaConfig", "ShardDataset", "ShardError",
+    "TrainConfig", "TrainResult", "get_config", "learning_rate", "load_model", "train",
 ]

@@ -6,19 +6,19 @@ split: with R ranks and W DataLoader workers there are R*W readers, and together
 must see each sample exactly once, in an order that is a function of the manifest, the
 seed and the epoch only.
 
-``PackedTokens`` turns sentences into fixed-length training rows the way LVM does.
+Packing sentences into training rows, and the order across ranks and workers during training,
+live in loader.py.
 """
 
 from __future__ import annotations
 
 import hashlib
 import random
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Literal
+from typing import BinaryIO
 
-import numpy as np
 import pyarrow.parquet as pq
 import torch
 from torch.utils.data import IterableDataset, get_worker_info
@@ -40,6 +40,7 @@ class ShardEntry:
     samples: int
     tokens: int
     sha256: str | None
+    sources: tuple[str, ...] = ()
 
 
 def read_shard_entries(out_dir: str | Path) -> list[ShardEntry]:
@@ -48,7 +49,7 @@ def read_shard_entries(out_dir: str | Path) -> list[ShardEntry]:
     manifest = root / MANIFEST_NAME
     if not manifest.is_file():
         raise FileNotFoundError(f"{manifest} not found: is {out_dir} a build output directory?")
-    rows = pq.read_table(manifest, columns=["path", "samples", "tokens", "sha256"]).to_pylist()
+    rows = pq.read_table(manifest, columns=["path", "samples", "tokens", "sha256", "sources"]).to_pylist()
     entries = []
     for row in rows:
         path = (root / row["path"]).resolve()
@@ -56,7 +57,8 @@ def read_shard_entries(out_dir: str | Path) -> list[ShardEntry]:
             raise ShardError(f"{manifest}: shard path {row['path']!r} escapes {root}")
         if not path.is_file():
             raise FileNotFoundError(f"{manifest} lists {row['path']!r} but {path} does not exist")
-        entries.append(ShardEntry(path, int(row["samples"]), int(row["tokens"]), row["sha256"] or None))
+        entries.append(ShardEntry(path, int(row["samples"]), int(row["tokens"]), row["sha256"] or None,
+                                  tuple(row["sources"] or ())))
     return entries
 
 
@@ -189,72 +191,3 @@ class ShardDataset(IterableDataset):
             raise ShardError(f"corrupt sample {key!r} in shard {shard.path}: "
                              f"{type(exc).__name__}: {exc}") from exc
         return sentence
-
-
-@dataclass(frozen=True)
-class Row:
-    """One training row before tensors: seq_len+1 token ids and which targets count."""
-
-    tokens: np.ndarray  # int64 [seq_len + 1]
-    target_mask: np.ndarray  # bool [seq_len]: loss on target i = tokens[i + 1]
-
-
-class PackedTokens(IterableDataset):
-    """Fixed-length rows ``dict(input_ids, targets, loss_mask)``, each (seq_len,).
-
-    ``packing="stream"`` (LVM/EasyLM): concatenate every sentence's tokens (images in
-    order, row-major, no separators) into one stream and cut windows of seq_len+1 tokens
-    every seq_len tokens; inputs are window[:-1], targets window[1:]. Consecutive rows
-    share their boundary token, so every token but the first is a target exactly once.
-    Rows may start mid-sentence and attend across sentence boundaries, as in LVM. The
-    tail of the stream shorter than a window is dropped at the end of an epoch.
-
-    ``packing="rows"``: one sentence per row (a longer one is cut into several windows);
-    short rows are padded with ``pad_id`` and their padded targets masked out of the loss.
-    Padding only ever follows real tokens, so with causal attention it changes nothing
-    that is scored. (A per-row document mask for stream packing is future work; see
-    ``llama.document_causal_mask``.)
-
-    Used under a DataLoader with workers, each worker packs the sentences of its own
-    ``ShardDataset`` slot.
-    """
-
-    def __init__(self, source: Iterable[VisualSentence], seq_len: int,
-                 packing: Literal["stream", "rows"] = "stream", pad_id: int = 0):
-        super().__init__()
-        if seq_len < 1:
-            raise ValueError(f"seq_len must be positive, got {seq_len}")
-        if packing not in ("stream", "rows"):
-            raise ValueError(f"packing must be 'stream' or 'rows', got {packing!r}")
-        self.source, self.seq_len, self.packing, self.pad_id = source, seq_len, packing, pad_id
-
-    def set_epoch(self, epoch: int) -> None:
-        if hasattr(self.source, "set_epoch"):
-            self.source.set_epoch(epoch)
-
-    def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
-        rows = self._stream_rows() if self.packing == "stream" else self._sentence_rows()
-        for row in rows:
-            tokens = torch.from_numpy(row.tokens)
-            yield {"input_ids": tokens[:-1], "targets": tokens[1:],
-                   "loss_mask": torch.from_numpy(row.target_mask)}
-
-    def _stream_rows(self) -> Iterator[Row]:
-        window = self.seq_len + 1
-        all_targets = np.ones(self.seq_len, dtype=bool)
-        buffer = np.empty(0, dtype=np.int64)
-        for sentence in self.source:
-            buffer = np.concatenate([buffer, sentence.tokens.reshape(-1).astype(np.int64)])
-            while len(buffer) >= window:
-                yield Row(buffer[:window].copy(), all_targets.copy())
-                buffer = buffer[self.seq_len:]  # keep the boundary token: next row's first input
-
-    def _sentence_rows(self) -> Iterator[Row]:
-        window = self.seq_len + 1
-        for sentence in self.source:
-            tokens = sentence.tokens.reshape(-1).astype(np.int64)
-            for start in range(0, len(tokens) - 1, self.seq_len):  # each window has >= 1 target
-                piece = tokens[start:start + window]
-                padded = np.full(window, self.pad_id, dtype=np.int64)
-                padded[:len(piece)] = piece
-                yield Row(padded, np.arange(self.seq_len) < len(piece) - 1)

@@ -60,6 +60,12 @@ class LlamaConfig:
         per_layer = 4 * d * d + 3 * d * ff + 2 * d  # q,k,v,o + gate,up,down + 2 norms
         return 2 * V * d + self.n_layers * per_layer + d  # embed + lm_head + layers + final norm
 
+    def flops_per_token(self, seq_len: int) -> float:
+        """Training FLOPs per token, 6N + 12 L d T (PaLM appendix B): N counts the matmul weights
+        (every parameter but the input embedding table, a lookup), the second term attention."""
+        n = self.num_params() - self.vocab_size * self.d_model
+        return 6 * n + 12 * self.n_layers * self.d_model * seq_len
+
     def to_hf(self) -> dict:
         """The matching ``transformers.LlamaConfig`` fields (for a later export)."""
         return {

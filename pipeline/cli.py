@@ -31,9 +31,14 @@ def main(verbose: int) -> None:
 
 
 @main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
-@click.option("--source", "sources", multiple=True, required=True, metavar="[NAME=]SPEC:PATH",
+@click.option("--source", "sources", multiple=True, metavar="[NAME=]SPEC:PATH",
               help="A dataset spec read from PATH, e.g. images:data/photos, clips=videos:s3://b/v or "
                    "coco_detection:/data/coco (`uvd datasets list` shows every spec). Repeatable.")
+@click.option("--root", help="A folder of datasets, each in its spec's folder (`uvd datasets list --root`): "
+                             "adds every spec found there as a source.")
+@click.option("--mix", help="Keep a seeded subset of each source so token shares follow UVDv1 ('uvdv1') or the "
+                            "weights in a TOML/JSON file (source = weight), scaled to what the data allows.")
+@click.option("--mix-tokens", type=int, help="With --mix: total tokens to aim for (default: as many as possible).")
 @click.option("--out", "out_dir", required=True, help="Output directory (local, s3:// or gs://).")
 @click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False),
               help="Build config (TOML with a [build] table, or JSON).")
@@ -52,12 +57,13 @@ def main(verbose: int) -> None:
 @click.option("--device", default="auto", show_default=True, help="Tokenizer device: auto, cpu or cuda.")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bar on local runs.")
 @click.pass_context
-def build(ctx, sources, out_dir, config_path, tokenizer, seed, samples_per_shard, annotators, layout_args, workers,
-          overwrite, device, progress) -> None:
-    """Build visual-sentence shards from image and video folders.
+def build(ctx, sources, root, mix, mix_tokens, out_dir, config_path, tokenizer, seed, samples_per_shard, annotators,
+          layout_args, workers, overwrite, device, progress) -> None:
+    """Build visual-sentence shards from dataset folders.
 
     Extra arguments are passed to Beam's PipelineOptions, e.g. --runner=DataflowRunner.
     """
+    from uvd.pipeline.datasets_cli import discover_sources
     from uvd.pipeline import job
     from uvd.pipeline.config import load_build_config, parse_source
     from uvd.pipeline.progress import ProgressWatcher
@@ -65,7 +71,15 @@ def build(ctx, sources, out_dir, config_path, tokenizer, seed, samples_per_shard
     try:
         source_cfgs = [parse_source(s) for s in sources]
         config = load_build_config(config_path).replace(tokenizer=tokenizer, seed=seed,
-                                                        samples_per_shard=samples_per_shard)
+                                                        samples_per_shard=samples_per_shard, mix=mix,
+                                                        mix_tokens=mix_tokens)
+        if root:
+            found, left_out = discover_sources(root, config.mix)
+            if left_out:
+                click.echo(f"not in the UVDv1 table, so not in the uvdv1 mix: {', '.join(left_out)}")
+            source_cfgs += [f for f in found if f.name not in {s.name for s in source_cfgs}]
+        if not source_cfgs:
+            raise ValueError("no sources: give --source, or --root with datasets in their spec folders")
         config = config.replace(annotators={**config.annotators, **_key_values(annotators, "--annotator")},
                                 layout_args=_merge_layout_args(config.layout_args, layout_args))
     except ValueError as e:
@@ -130,10 +144,22 @@ def _print_summary(summary: dict, out_dir: str) -> None:
     if summary.get("unaccounted_items"):
         rows.append(("UNACCOUNTED items", f"{summary['unaccounted_items']} (neither written nor rejected: a bug)"))
     _echo_kv(rows)
+    if "mixture" in summary:
+        _print_mixture(summary["mixture"])
     _print_rejects(out_dir)
     if not tok.get("trained", True):
         click.secho(f"  NOTE: tokenizer {tok.get('spec')} has RANDOM, UNTRAINED weights: the tokens do not "
                     "describe the images meaningfully.", fg="yellow")
+
+
+def _print_mixture(mixture: dict) -> None:
+    click.echo("\nMixture: token share, target vs actual")
+    rows = [(f"{name} ({v['group']})", f"{100 * v['target_share']:7.3f}% {100 * v['actual_share']:7.3f}%  "
+                                      f"{v['tokens']:,} of {v['available_tokens']:,} tokens")
+            for name, v in mixture["sources"].items()]
+    rows += [(f"group {g}", f"{100 * v['target_share']:7.3f}% {100 * v['actual_share']:7.3f}%")
+             for g, v in mixture["groups"].items()]
+    _echo_kv(rows)
 
 
 def _print_rejects(out_dir: str, limit: int = 10) -> None:
@@ -157,27 +183,52 @@ def _print_rejects(out_dir: str, limit: int = 10) -> None:
 
 @main.command()
 @click.argument("data_dirs", nargs=-1, required=True)
-@click.option("--model", "model_name", default="debug", show_default=True, help="Model size (see model/llama.py).")
+@click.option("--model", "model_name", default="debug", show_default=True, help="Model size (`uvd model sizes`).")
 @click.option("--steps", type=int, default=20, show_default=True)
 @click.option("--seq-len", type=int, default=4096, show_default=True)
-@click.option("--batch-size", type=int, default=1, show_default=True)
+@click.option("--batch-size", type=int, default=1, show_default=True, help="Rows per micro-batch, per rank.")
+@click.option("--grad-accum", type=int, default=1, show_default=True, help="Micro-batches per optimizer step.")
+@click.option("--packing", type=click.Choice(["stream", "rows"]), default="stream", show_default=True,
+              help="stream: LVM's concatenated token stream; rows: one sentence per row, padding masked.")
+@click.option("--mix", "mixture", multiple=True, metavar="STREAM=WEIGHT",
+              help="Mixture weight of a stream (a build directory's name, or a source with --mix-by source); "
+                   "default: in proportion to tokens. Repeatable.")
+@click.option("--mix-by", type=click.Choice(["dir", "source"]), default="dir", show_default=True)
 @click.option("--lr", type=float, default=None, help="Peak learning rate (default: LVM's 1.5e-4).")
+@click.option("--end-lr", type=float, default=None, help="Final learning rate (default: LVM's 3e-5).")
 @click.option("--warmup-steps", type=int, default=None)
-@click.option("--num-workers", type=int, default=0, show_default=True, help="DataLoader workers.")
+@click.option("--val-fraction", type=float, default=0.0, show_default=True,
+              help="Sentences held out (by key) for validation loss.")
+@click.option("--eval-every", type=int, default=0, show_default=True)
+@click.option("--num-workers", type=int, default=0, show_default=True, help="DataLoader workers per rank.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", default="auto", show_default=True)
+@click.option("--compile", "compile_model", is_flag=True, help="torch.compile the model.")
+@click.option("--distributed", type=click.Choice(["none", "ddp", "fsdp"]), default="none", show_default=True,
+              help="With torchrun: DistributedDataParallel or FSDP2.")
+@click.option("--checkpoint-every", type=int, default=0, show_default=True, help="0 = at the end only.")
+@click.option("--resume", is_flag=True, help="Continue from the latest checkpoint in --out.")
+@click.option("--init-from", type=click.Path(exists=True), help="Start from these weights (a checkpoint).")
+@click.option("--allow-tokenizer-mismatch", is_flag=True,
+              help="Resume on shards made by another tokenizer than the checkpoint's data.")
+@click.option("--log-every", type=int, default=10, show_default=True)
 @click.option("--out", "out_dir", required=True, help="Checkpoint directory.")
-def train(data_dirs, model_name, steps, seq_len, batch_size, lr, warmup_steps, num_workers, seed, device,
-          out_dir) -> None:
+def train(data_dirs, model_name, mixture, compile_model, **kwargs) -> None:
     """Train the LLaMA-style model on built shards (one or more build directories)."""
     from uvd.model.train import TrainConfig, train as run_training
 
-    overrides = {k: v for k, v in {"lr": lr, "warmup_steps": warmup_steps}.items() if v is not None}
-    cfg = TrainConfig(data_dirs=list(data_dirs), model=model_name, steps=steps, seq_len=seq_len,
-                      batch_size=batch_size, num_workers=num_workers, seed=seed, device=device,
-                      out_dir=out_dir, **overrides)
-    result = run_training(cfg)
-    click.echo(f"trained {result.final_step} steps; loss {result.losses[0]:.4f} -> {result.losses[-1]:.4f}")
+    try:
+        weights = {k: float(v) for k, v in _key_values(mixture, "--mix").items()}
+        overrides = {k: kwargs.pop(k) for k in ("lr", "end_lr", "warmup_steps") if kwargs.get(k) is not None}
+        for k in ("lr", "end_lr", "warmup_steps"):
+            kwargs.pop(k, None)
+        cfg = TrainConfig(data_dirs=list(data_dirs), model=model_name, mixture=weights, compile=compile_model,
+                          **kwargs, **overrides)
+        result = run_training(cfg)
+    except (ValueError, FileNotFoundError) as e:
+        raise click.ClickException(str(e)) from e
+    if result.losses:
+        click.echo(f"trained to step {result.final_step}; loss {result.losses[0]:.4f} -> {result.losses[-1]:.4f}")
     click.echo(f"checkpoint: {result.checkpoint_path}")
 
 
@@ -228,10 +279,47 @@ def sample_data(dest) -> None:
     click.echo(f"{len(found['images'])} photos -> {dest}/images, {len(found['videos'])} videos -> {dest}/videos")
 
 
+@main.command()
+@click.argument("build_dir", type=click.Path(exists=True, file_okay=False))
+@click.option("--key", "keys", multiple=True, help="Sentence key(s) to rebuild (default: the first of each source).")
+@click.option("--root", "roots", multiple=True, metavar="SOURCE=PATH",
+              help="Where a source's data is now, if not where the build read it.")
+def rebuild(build_dir, keys, roots) -> None:
+    """Make stored sentences again from their metadata and the build's config; check the tokens match."""
+    import dataclasses
+
+    import numpy as np
+
+    from uvd.pipeline.config import BuildConfig, SourceConfig
+    from uvd.pipeline.local import rebuild_sentence
+    from uvd.pipeline.render import read_sentence
+    from uvd.pipeline.shards import read_manifest
+
+    _, prov = read_manifest(build_dir)
+    config = BuildConfig(**prov["build_config"])
+    moved = _key_values(roots, "--root")
+    sources = {s["name"]: SourceConfig(name=s["name"], spec=s["spec"], root=moved.get(s["name"], s["root"]))
+               for s in prov["sources"]}
+    targets = [read_sentence(build_dir, key=k) for k in keys] if keys else [
+        read_sentence(build_dir, 0, name) for name in sources]
+    failures = 0
+    for sentence in targets:
+        again = rebuild_sentence(sources[sentence.meta.source], sentence.meta, dataclasses.replace(config))
+        same = again.shape == sentence.tokens.shape and np.array_equal(again, sentence.tokens)
+        failures += not same
+        diff = "identical" if same else f"DIFFERENT ({int((again != sentence.tokens).sum())} tokens differ)"
+        click.echo(f"{sentence.key} ({sentence.meta.source}, {sentence.num_images} images): {diff}")
+    if failures:
+        raise click.ClickException(f"{failures} of {len(targets)} sentences did not rebuild identically")
+
+
 def _register_subgroups() -> None:
+    from uvd.model.cli import evaluate, generate, jsonl, model
+    from uvd.pipeline.datasets_cli import datasets
     from uvd.tokenizer.cli import tokenizer  # light: torch is imported inside its commands
 
-    main.add_command(tokenizer)
+    for group in (tokenizer, datasets, model, jsonl, generate, evaluate):
+        main.add_command(group)
 
 
 _register_subgroups()

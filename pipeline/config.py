@@ -60,6 +60,8 @@ class BuildConfig:
     seed: int = 0
     annotators: dict[str, str] = dataclasses.field(default_factory=dict)  # kind -> annotator folder
     layout_args: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)  # source -> overrides
+    mix: str = ""  # "" (every sentence), "uvdv1" (UVDv1 token shares) or a TOML/JSON file of source weights
+    mix_tokens: int = 0  # with mix: total tokens to aim for; 0 = the largest mix the data allows
 
     def __post_init__(self) -> None:
         if self.image_size % 16:
@@ -68,6 +70,8 @@ class BuildConfig:
             raise ValueError(f"resize {self.resize!r} is not supported (only 'plain')")
         if self.batch_size < 1 or self.samples_per_shard < 1:
             raise ValueError("batch_size and samples_per_shard must be >= 1")
+        if self.mix_tokens < 0 or (self.mix_tokens and not self.mix):
+            raise ValueError("mix_tokens must be >= 0 and needs mix")
         object.__setattr__(self, "annotators", dict(sorted(self.annotators.items())))
         object.__setattr__(self, "layout_args", {k: dict(v) for k, v in sorted(self.layout_args.items())})
 

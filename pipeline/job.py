@@ -14,6 +14,7 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 import uvd
 from uvd.pipeline.config import BuildConfig, SourceConfig
 from uvd.pipeline.format import FORMAT_VERSION, MANIFEST_NAME, REJECTS_NAME, SUMMARY_NAME
+from uvd.pipeline.mixture import MixedPlans, mixture_weights, target_shares
 from uvd.pipeline.shards import SHARD_PATTERN
 from uvd.pipeline.transforms import (BuildRecords, DecodedFrames, ItemAccounting, ProbedItems, SentencePlans,
                                      SourceItems, TokenizedFrames, TokenShards, VisualSentences)
@@ -85,6 +86,8 @@ def validate_sources(sources: list[SourceConfig], config: BuildConfig) -> None:
     unknown = sorted(set(config.layout_args) - set(names))
     if unknown:
         raise ValueError(f"layout_args name sources that are not in this build: {unknown}")
+    if config.mix:
+        target_shares(mixture_weights(sources, config.mix))  # a bad weights file fails here
     for s in sources:
         spec = s.dataset_spec
         make_reader(spec, s.name)
@@ -126,14 +129,20 @@ def run(sources: list[SourceConfig], out_dir: str, config: BuildConfig, beam_arg
         items, list_rejects = p | "SourceItems" >> SourceItems(sources, config, progress_dir)
         probed, probe_rejects = items | "ProbedItems" >> ProbedItems(sources, config, progress_dir)
         plans, plan_rejects = probed | "SentencePlans" >> SentencePlans(sources, config)
+        if config.mix:
+            plans, skipped, mixture = plans | "MixedPlans" >> MixedPlans(
+                target_shares(mixture_weights(sources, config.mix)), seed=config.seed,
+                tokens_per_image=tokenizer_info.tokens_per_image, total_tokens=config.mix_tokens)
+        else:
+            skipped, mixture = p | "NothingSkipped" >> beam.Create([]), p | "NoMixture" >> beam.Create([])
         frames, decode_rejects = (probed, plans) | "DecodedFrames" >> DecodedFrames(sources, config, progress_dir)
         tokens = frames | "TokenizedFrames" >> TokenizedFrames(config, device)
         sentences, assemble_rejects = (plans, tokens) | "VisualSentences" >> VisualSentences()
         shard_infos = sentences | "TokenShards" >> TokenShards(out_dir, config)
         rejects = ((list_rejects, probe_rejects, plan_rejects, decode_rejects, assemble_rejects)
                    | "AllRejects" >> beam.Flatten())
-        outcomes = (items, sentences, rejects) | "ItemAccounting" >> ItemAccounting()
-        _ = (shard_infos, rejects, outcomes) | "BuildRecords" >> BuildRecords(out_dir, record)
+        outcomes = (items, sentences, rejects, skipped) | "ItemAccounting" >> ItemAccounting()
+        _ = (shard_infos, rejects, outcomes, mixture) | "BuildRecords" >> BuildRecords(out_dir, record)
 
     with FileSystems.open(FileSystems.join(out_dir, SUMMARY_NAME)) as f:
         return json.loads(f.read())

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import webdataset as wds
 
-from uvd.pipeline.format import MANIFEST_NAME, VisualSentence, decode_sample
+from uvd.pipeline.format import VisualSentence, decode_sample
 
 
 def shard_paths(shard_or_dir: str) -> list[str]:
@@ -21,20 +21,27 @@ def shard_paths(shard_or_dir: str) -> list[str]:
     return [str(path)]
 
 
-def read_sentence(shard_or_dir: str, index: int, source: str | None = None) -> VisualSentence:
-    """The ``index``-th sentence (0-based, stored order) of a shard or a whole build,
-    counting only sentences of ``source`` when it is given."""
+def read_sentence(shard_or_dir: str, index: int = 0, source: str | None = None, *,
+                  key: str | None = None) -> VisualSentence:
+    """The sentence with ``key``, or the ``index``-th sentence (0-based, stored order) of a shard or
+    a whole build, counting only sentences of ``source`` when it is given."""
     if index < 0:
         raise ValueError("index must be >= 0")
     seen = 0
     for url in shard_paths(shard_or_dir):
         for sample in wds.WebDataset(url, shardshuffle=False, empty_check=False):
             sentence = decode_sample(sample)
+            if key is not None:
+                if sentence.key == key:
+                    return sentence
+                continue
             if source is not None and sentence.meta.source != source:
                 continue
             if seen == index:
                 return sentence
             seen += 1
+    if key is not None:
+        raise IndexError(f"{shard_or_dir} holds no sentence with key {key!r}")
     of = f" of source {source!r}" if source else ""
     raise IndexError(f"{shard_or_dir} holds {seen} sentences{of}; index {index} is out of range")
 
@@ -52,14 +59,18 @@ def image_grid(images: np.ndarray, *, cols: int = 4, pad: int = 4) -> np.ndarray
     return grid
 
 
-def decode_sentence(sentence: VisualSentence, tokenizer) -> np.ndarray:
-    """Token ids -> [N,H,W,3] uint8 frames through the tokenizer's decoder."""
+def decode_tokens(tokens: np.ndarray, tokenizer) -> np.ndarray:
+    """(N, tokens_per_image) ids -> [N,H,W,3] uint8 frames through the tokenizer's decoder."""
     import torch
 
-    codes = torch.from_numpy(sentence.tokens.astype(np.int64))
+    codes = torch.from_numpy(np.asarray(tokens).astype(np.int64))
     with torch.inference_mode():
         images = tokenizer.decode_code(codes)  # (N, 3, H, W) in [0, 1]
     return (images.permute(0, 2, 3, 1).clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy()
+
+
+def decode_sentence(sentence: VisualSentence, tokenizer) -> np.ndarray:
+    return decode_tokens(sentence.tokens, tokenizer)
 
 
 def write_png(path: str | Path, rgb: np.ndarray) -> None:

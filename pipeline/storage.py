@@ -41,6 +41,15 @@ def exists(path: str) -> bool:
     return FileSystems.exists(path)
 
 
+def dir_exists(path: str) -> bool:
+    """A local directory, or an object-store prefix with at least one object under it."""
+    if is_local(path):
+        import os
+
+        return os.path.isdir(path)
+    return bool(FileSystems.match([join(path, "**")], limits=[1])[0].metadata_list)
+
+
 def match(pattern: str) -> list[str]:
     """Paths matching a glob (``*`` within a level, ``**`` across levels), sorted."""
     result = FileSystems.match([pattern])[0]

@@ -22,10 +22,11 @@ from apache_beam.pvalue import AsList, AsSingleton
 
 from uvd.pipeline import sentences, shards
 from uvd.pipeline.config import BuildConfig, SourceConfig
-from uvd.pipeline.decode import DecodeError, resize_frame
+from uvd.pipeline.decode import DecodeError
 from uvd.pipeline.format import MANIFEST_NAME, REJECTS_NAME, SUMMARY_NAME
+from uvd.pipeline.frames import render_item_frames
 from uvd.pipeline.inference import VQGANModelHandler
-from uvd.pipeline.items import Item, Render
+from uvd.pipeline.items import Item
 from uvd.pipeline.progress import ProgressBeacon
 from uvd.pipeline.rejects import Reject, record_reject
 
@@ -246,29 +247,8 @@ class RenderFramesFn(_DecodingFn):
             yield (sentence_key, index), frames[(position.frame, position.view)]
 
     def render(self, item: Item, positions) -> dict[tuple[int, str], np.ndarray]:
-        from uvd.pipeline.sentences import item_seed
-        from uvd.pipeline.views import TRANSFORM_VIEWS, apply_transform
-
-        size = self.config.image_size
-        wanted = sorted({(p.frame, p.base_view) for p in positions})
-        renders: dict[tuple[int, str], Render] = self.readers[item.source].render(item, wanted, self.ctx)
-        base = {fv: resize_frame(r.pixels, size, nearest=r.label_map) for fv, r in renders.items()}
-        out: dict[tuple[int, str], np.ndarray] = {}
-        by_annotator: dict[str, list[tuple[int, str]]] = defaultdict(list)
-        for p in sorted(set(positions)):
-            frame = base[(p.frame, p.base_view)]
-            derived = p.derived_view
-            if derived is None:
-                out[(p.frame, p.view)] = frame
-            elif derived in TRANSFORM_VIEWS:
-                out[(p.frame, p.view)] = apply_transform(derived, frame, item_seed(self.config.seed, item.source,
-                                                                                   item.key))
-            else:
-                by_annotator[derived].append((p.frame, p.view))
-        for kind, targets in by_annotator.items():
-            drawn = self.annotators[kind](np.stack([base[(f, v.split("|", 1)[0])] for f, v in targets]))
-            out.update(zip(targets, drawn))
-        return out
+        return render_item_frames(self.readers[item.source], item, positions, ctx=self.ctx,
+                                  global_seed=self.config.seed, annotators=self.annotators)
 
 
 class DecodedFrames(beam.PTransform):
@@ -378,26 +358,33 @@ class TokenShards(beam.PTransform):
 
 # --- Accounting and BuildRecords -----------------------------------------------------------------
 
+OUTCOMES = ("written", "rejected", "skipped", "unaccounted")
+
+
 def account_item(element) -> tuple[str, str]:
-    """((source, key), {listed, written, rejected}) -> (source, outcome) for each listed item."""
+    """((source, key), {listed, written, rejected, skipped}) -> (source, outcome) of a listed item:
+    written if any sentence of it reached a shard, else rejected, else left out by the mixture."""
     (source, _), seen = element
     if not seen["listed"]:
         return source, "not_listed"  # a reject of a unit (a broken annotation file), not of an item
-    if seen["written"]:
-        return source, "written"
-    return source, "rejected" if seen["rejected"] else "unaccounted"
+    for outcome in OUTCOMES[:3]:
+        if seen[outcome]:
+            return source, outcome
+    return source, "unaccounted"
 
 
 class ItemAccounting(beam.PTransform):
-    """Per source, how many listed items reached a shard, were rejected, or neither (a bug: must be 0)."""
+    """Per source, how many listed items reached a shard, were rejected, were left out by a mixture,
+    or none of these (a bug: must be 0)."""
 
     def expand(self, inputs):
-        items, sentences_pc, rejects = inputs
+        items, sentences_pc, rejects, skipped = inputs
         listed = items | "ListedKeys" >> beam.Map(lambda it: ((it.source, it.key), 1))
         written = sentences_pc | "WrittenKeys" >> beam.FlatMap(
             lambda s: (((s.meta.source, k), 1) for k in s.meta.item_keys))
         rejected = rejects | "RejectedKeys" >> beam.Map(lambda r: ((r.source, r.item_key), 1))
-        return ({"listed": listed, "written": written, "rejected": rejected}
+        left_out = skipped | "SkippedKeys" >> beam.Map(lambda sk: (sk, 1))
+        return ({"listed": listed, "written": written, "rejected": rejected, "skipped": left_out}
                 | "JoinOutcomes" >> beam.CoGroupByKey()
                 | "Outcome" >> beam.Map(account_item)
                 | "CountOutcomes" >> beam.combiners.Count.PerElement())
@@ -409,12 +396,18 @@ class WriteRecordsFn(beam.DoFn):
     def __init__(self, out_dir: str, provenance: dict):
         self.out_dir, self.provenance = out_dir, provenance
 
-    def process(self, shard_infos, rejects, outcomes):
+    def process(self, shard_infos, rejects, outcomes, mixture):
         from apache_beam.io.filesystems import FileSystems
+
+        from uvd.pipeline.mixture import mixture_report
 
         join = FileSystems.join
         shards.atomic_write(join(self.out_dir, REJECTS_NAME), shards.parquet_bytes(shards.rejects_table(rejects)))
         summary = build_summary(shard_infos, rejects, outcomes)
+        if mixture:
+            groups = {s["name"]: s["group"] for s in self.provenance["sources"]}
+            summary["mixture"] = mixture_report(mixture[0]["shares"], groups, summary["tokens_by_source"],
+                                                mixture[0]["available"])
         shards.atomic_write(join(self.out_dir, SUMMARY_NAME),
                             json.dumps(summary, indent=2, sort_keys=True).encode("utf-8"))
         shards.atomic_write(join(self.out_dir, MANIFEST_NAME),
@@ -427,7 +420,7 @@ def build_summary(shard_infos: list[shards.ShardInfo], rejects: list[Reject], ou
     by_reason: dict[str, int] = defaultdict(int)
     for r in rejects:
         by_reason[r.reason] += 1
-    items: dict[str, dict[str, int]] = defaultdict(lambda: {"written": 0, "rejected": 0, "unaccounted": 0})
+    items: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(OUTCOMES, 0))
     for (source, outcome), n in outcomes:
         if outcome != "not_listed":
             items[source][outcome] += n
@@ -443,6 +436,7 @@ def build_summary(shard_infos: list[shards.ShardInfo], rejects: list[Reject], ou
         "bytes": sum(s.bytes for s in shard_infos),
         "rejects": dict(sorted(by_reason.items())),
         "rejected_items": sum(c["rejected"] for c in items.values()),
+        "skipped_items": sum(c["skipped"] for c in items.values()),
         "unaccounted_items": sum(c["unaccounted"] for c in items.values()),
     }
 
@@ -456,15 +450,16 @@ def _tokens_by_source(shard_infos) -> dict[str, int]:
 
 
 class BuildRecords(beam.PTransform):
-    """Shard infos + rejects + item outcomes -> rejects.parquet, build_summary.json, manifest."""
+    """Shard infos + rejects + item outcomes (+ the mixture's targets) -> rejects.parquet,
+    build_summary.json, manifest."""
 
     def __init__(self, out_dir: str, provenance: dict):
         super().__init__()
         self.out_dir, self.provenance = out_dir, provenance
 
     def expand(self, inputs):
-        shard_infos, rejects, outcomes = inputs
+        shard_infos, rejects, outcomes, mixture = inputs
         return (shard_infos
                 | "AllShards" >> beam.combiners.ToList()
-                | "WriteRecords" >> beam.ParDo(WriteRecordsFn(self.out_dir, self.provenance),
-                                               rejects=AsList(rejects), outcomes=AsList(outcomes)))
+                | "WriteRecords" >> beam.ParDo(WriteRecordsFn(self.out_dir, self.provenance), rejects=AsList(rejects),
+                                               outcomes=AsList(outcomes), mixture=AsList(mixture)))

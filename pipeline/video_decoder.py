@@ -40,6 +40,15 @@ def _child_open(name: str, source: str | bytes) -> int:
     return len(reader)
 
 
+def _child_fps(name: str) -> float:
+    if _OPEN.get("name") != name:
+        raise DecodeError("unreadable_video", f"{name}: not open in the decoder process")
+    try:
+        return float(_OPEN["reader"].get_avg_fps())
+    except Exception as e:
+        raise DecodeError("unreadable_video", f"{name}: no frame rate ({type(e).__name__}: {e})") from e
+
+
 def _child_read(name: str, indices: list[int], size: int) -> np.ndarray:
     if _OPEN.get("name") != name:
         raise DecodeError("unreadable_video", f"{name}: not open in the decoder process")
@@ -87,6 +96,10 @@ class GuardedVideoDecoder:
     def open(self, name: str, source: str | bytes) -> int:
         """Open a video (a local path, or its bytes) in the child; returns its frame count."""
         return self._call(name, _child_open, name, source)
+
+    def fps(self, name: str) -> float:
+        """The open video's average frame rate (frames per second), to map timestamps to frames."""
+        return self._call(name, _child_fps, name)
 
     def read_clip(self, name: str, indices: list[int], size: int) -> np.ndarray:
         """Frames ``indices`` of the open video, each plain-resized to size x size."""

@@ -15,6 +15,21 @@ from uvd.pipeline.layouts import get_layout
 from uvd.pipeline.shards import read_manifest
 
 
+def listing(reader, root: Path):
+    """(items, rejects) a reader lists under ``root``."""
+    from uvd.pipeline.local import list_reader_items
+
+    return list_reader_items(reader, str(root))
+
+
+def spec_listing(name: str, root: Path):
+    """(items, rejects) of a spec's reader over its fixture folder under ``root``."""
+    from uvd.pipeline.readers import make_reader
+
+    spec = get_spec(name)
+    return listing(make_reader(spec), root / spec.folder)
+
+
 def fixture_root_for(specs, root: Path) -> Path:
     """Write (once) the fixture folder of every spec under ``root``."""
     fixtures = all_fixtures()

@@ -1,61 +1,14 @@
-import hashlib
+"""Reading shards back: manifest order, validation, and the split over ranks and workers."""
+
 from collections import Counter
-from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
-import torch
-import webdataset as wds
 from torch.utils.data import DataLoader
 
-from uvd.model.data import PackedTokens, ShardDataset, ShardError
-from uvd.pipeline.format import MANIFEST_NAME, SentenceMeta, VisualSentence, encode_sample
-
-
-def make_sentence(index: int, n_images: int = 2, tokens_per_image: int = 8) -> VisualSentence:
-    """A sentence whose token ids are distinct per index (so packing order is checkable)."""
-    meta = SentenceMeta(source="synthetic", group="unpaired_images", layout="single_image",
-                        item_keys=(f"item/{index}.png",), image_items=(0,) * n_images,
-                        frame_indices=(0,) * n_images, views=("image",) * n_images, seed=index)
-    start = index * 100
-    tokens = (np.arange(start, start + n_images * tokens_per_image) % 8192).astype(np.uint16)
-    return VisualSentence(key=f"synthetic_{index:05d}", tokens=tokens.reshape(n_images, tokens_per_image),
-                          meta=meta)
-
-
-def write_shard_tar(path: Path, samples: list[dict]) -> None:
-    with wds.TarWriter(str(path), encoder=False) as writer:
-        for sample in samples:
-            writer.write(sample)
-
-
-def write_manifest(out_dir: Path, shard_files: list[Path], samples: list[int], tokens: list[int]) -> None:
-    table = pa.table({
-        "path": [p.name for p in shard_files],
-        "samples": pa.array(samples, pa.int64()),
-        "images": pa.array([0] * len(shard_files), pa.int64()),
-        "tokens": pa.array(tokens, pa.int64()),
-        "bytes": pa.array([p.stat().st_size for p in shard_files], pa.int64()),
-        "sha256": [hashlib.sha256(p.read_bytes()).hexdigest() for p in shard_files],
-        "sources": [["synthetic"]] * len(shard_files),
-    })
-    pq.write_table(table, out_dir / MANIFEST_NAME)
-
-
-def write_test_shards(out_dir: str | Path, sentences: list[VisualSentence], samples_per_shard: int) -> list[Path]:
-    """A build output directory: consecutive runs of ``samples_per_shard`` sentences in
-    shard-NNNNNN.tar files (in the given order) plus manifest.parquet."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    chunks = [sentences[i:i + samples_per_shard] for i in range(0, len(sentences), samples_per_shard)]
-    files = []
-    for index, chunk in enumerate(chunks):
-        files.append(out_dir / f"shard-{index:06d}.tar")
-        write_shard_tar(files[-1], [encode_sample(s) for s in chunk])
-    write_manifest(out_dir, files, [len(c) for c in chunks], [sum(s.num_tokens for s in c) for c in chunks])
-    return files
+from shard_helpers import make_sentence, write_shard_tar, write_manifest, write_test_shards
+from uvd.model.data import ShardDataset, ShardError
+from uvd.pipeline.format import encode_sample
 
 
 def keys_read(dataset, num_workers: int) -> list[str]:
@@ -157,42 +110,6 @@ def test_manifest_problems_are_clear(tmp_path):
     shard.unlink()
     with pytest.raises(FileNotFoundError, match="shard-000000.tar"):
         ShardDataset(tmp_path)
-
-
-def test_stream_packing_is_the_concatenated_stream_shifted_by_one(tmp_path):
-    write_test_shards(tmp_path, SENTENCES, 4)
-    stream = np.concatenate([s.tokens.reshape(-1) for s in SENTENCES]).astype(np.int64)
-    seq_len = 7
-    rows = list(PackedTokens(ShardDataset(tmp_path), seq_len))
-    n = len(rows)
-    assert n == (len(stream) - 1) // seq_len  # only the tail shorter than a window is dropped
-    inputs = torch.cat([r["input_ids"] for r in rows]).numpy()
-    targets = torch.cat([r["targets"] for r in rows]).numpy()
-    assert np.array_equal(inputs, stream[: n * seq_len])
-    assert np.array_equal(targets, stream[1: n * seq_len + 1])
-    for row in rows:
-        assert row["input_ids"].dtype == torch.int64 and row["input_ids"].shape == (seq_len,)
-        assert torch.equal(row["input_ids"][1:], row["targets"][:-1]) and bool(row["loss_mask"].all())
-
-
-def test_row_packing_pads_and_masks(tmp_path):
-    sentences = [make_sentence(0, n_images=1), make_sentence(1, n_images=3)]  # 8 and 24 tokens
-    rows = list(PackedTokens(sentences, seq_len=15, packing="rows", pad_id=0))
-    # sentence 0: one row, 7 real targets; sentence 1: rows at 0 (15 targets) and 15 (8 targets)
-    assert [int(r["loss_mask"].sum()) for r in rows] == [7, 15, 8]
-    first = sentences[0].tokens.reshape(-1)
-    assert rows[0]["input_ids"][:8].tolist() == first.tolist() and rows[0]["targets"][:7].tolist() == first[1:].tolist()
-    assert rows[0]["input_ids"][8:].eq(0).all()
-    second = sentences[1].tokens.reshape(-1).astype(np.int64)
-    assert rows[2]["input_ids"][:9].tolist() == second[15:].tolist()
-
-
-def test_packed_rows_under_dataloader_workers_cover_the_stream_once(tmp_path):
-    write_test_shards(tmp_path, SENTENCES, 2)  # 5 shards, 2 workers
-    rows = PackedTokens(ShardDataset(tmp_path), seq_len=4, packing="rows")
-    loader = DataLoader(rows, batch_size=3, num_workers=2)
-    targets = sum(int(batch["loss_mask"].sum()) for batch in loader)
-    assert targets == sum(s.num_tokens - 1 for s in SENTENCES)
 
 
 def test_slot_assignment_whole_shards_or_striding(tmp_path, monkeypatch):

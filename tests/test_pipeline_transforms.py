@@ -59,7 +59,8 @@ def test_tokenized_sentences_and_accounting(bad_media):
         # broken.png was planned but never decoded: rejected once (at decode), not again at assembly
         assert_that(assemble_rejects, equal_to([]), label="AssembleRejects")
         all_rejects = (rejects, assemble_rejects) | "AllRejects" >> beam.Flatten()
-        outcomes = (items, sentences, all_rejects) | ItemAccounting()
+        nothing_skipped = p | "NoSkips" >> beam.Create([])
+        outcomes = (items, sentences, all_rejects, nothing_skipped) | ItemAccounting()
         assert_that(outcomes, equal_to([(("images", "written"), 4), (("images", "rejected"), 1),
                                         (("videos", "written"), 1), (("videos", "rejected"), 2)]),
                     label="Accounting")

@@ -100,8 +100,9 @@ def read_image(path: str, ctx: DecodeContext) -> np.ndarray:
     return decode_image(data, max_pixels=ctx.max_pixels, name=path)
 
 
-def read_label_png(path: str, ctx: DecodeContext) -> np.ndarray:
-    """A label map (PNG of class ids, 8 or 16 bit, 1 channel or RGB) -> (H, W) int array, untouched."""
+def decode_unchanged(path: str, ctx: DecodeContext, *, reason: str) -> np.ndarray:
+    """Any image file as stored (bit depth, channels, alpha kept; opencv's BGR(A) order), behind the
+    pixel-limit guard; failures raise DecodeError with ``reason``, naming the file."""
     import cv2
 
     from uvd.pipeline.decode import check_image_size
@@ -111,11 +112,19 @@ def read_label_png(path: str, ctx: DecodeContext) -> np.ndarray:
     except OSError as e:
         raise DecodeError("unreadable_file", f"{path}: {e}") from e
     if not data:
-        raise DecodeError("unreadable_annotation", f"{path}: empty file")
+        raise DecodeError(reason, f"{path}: empty file")
     check_image_size(data, max_pixels=ctx.max_pixels, name=path)
     arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     if arr is None:
-        raise DecodeError("unreadable_annotation", f"{path}: not a decodable label image")
+        raise DecodeError(reason, f"{path}: not a decodable image")
+    return arr
+
+
+def read_label_png(path: str, ctx: DecodeContext) -> np.ndarray:
+    """A label map (PNG of class ids, 8 or 16 bit, 1 channel or RGB) -> (H, W) int array, untouched."""
+    import cv2
+
+    arr = decode_unchanged(path, ctx, reason="unreadable_annotation")
     if arr.ndim == 3:
         arr = cv2.cvtColor(arr[..., :3], cv2.COLOR_BGR2RGB)
     return arr

@@ -1,0 +1,21 @@
+"""Hand14K (the EGTEA Gaze+ hand masks): [frame, hand mask] x 8 (UVDv1 videos_with_annotations)."""
+
+from .base import DatasetSpec, UVDv1Share, register
+
+HAND14K_SEGMENTATION = register(DatasetSpec(
+    name="hand14k_segmentation",
+    title="Hand14K: EGTEA Gaze+ hand masks (hand14k.zip: Images/ + Masks/; frames grouped into videos by the "
+          "trailing frame number of their names, an assumed naming)",
+    group="videos_with_annotations",
+    reader="hand14k", reader_args={"images_dir": "Images", "masks_dir": "Masks"},
+    layout="video_annotated", views=("frame", "mask"),
+    annotation="ground-truth hand masks drawn white on black (render_mask); a video's annotated frames are the "
+               "masks whose names share its prefix, in frame-number order (the release's file naming could not "
+               "be verified: see pipeline/readers/hands.py)",
+    split="train", root_dir="hand14k",
+    license="EGTEA Gaze+ terms: non-commercial research use",
+    citation="Li, Liu and Rehg, In the Eye of Beholder: Joint Learning of Gaze and Actions in First Person Video, "
+             "ECCV 2018",
+    homepage="http://www.cbi.gatech.edu/fpv/",
+    uvdv1=UVDv1Share(dataset="Hand14K", annotation_type="Hand Segmentation", fraction=1.0),
+))

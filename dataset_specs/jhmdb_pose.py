@@ -1,0 +1,18 @@
+"""JHMDB puppet joints: [frame, pose] x 8 (UVDv1 videos_with_annotations)."""
+
+from .base import DatasetSpec, UVDv1Share, register
+
+JHMDB_POSE = register(DatasetSpec(
+    name="jhmdb_pose",
+    title="JHMDB: frames and the annotated puppet's 15 joints",
+    group="videos_with_annotations",
+    reader="jhmdb_pose", reader_args={"split_number": 1},
+    layout="video_annotated", views=("frame", "pose"),
+    annotation="ground-truth joints (joint_positions.mat pos_img, 15 puppet joints per frame) drawn as the "
+               "jhmdb15 skeleton on black at the frame's size",
+    split="train", root_dir="jhmdb",
+    license="research use; see jhmdb.is.tue.mpg.de",
+    citation="Jhuang et al., Towards Understanding Action Recognition, ICCV 2013",
+    homepage="http://jhmdb.is.tue.mpg.de/",
+    uvdv1=UVDv1Share(dataset="JHMDB", annotation_type="Video Human Pose", fraction=1.0),
+))

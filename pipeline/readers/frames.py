@@ -1,0 +1,93 @@
+"""Frame-folder sequences: an item is a folder of numbered frames (DAVIS, YouTube-VOS, Jester, CO3D).
+
+Such releases ship a video as its decoded frames, one image file each. The frames are listed at
+listing time, in natural order (``frame9`` before ``frame10``), so ``num_frames`` is known before
+planning and no probe is needed; ``render`` reads only the frame files a sentence uses.
+
+- ``frame_folders``: the sequences are named by an index file, parsed like the video indexes
+  (``SplitIndex``: DAVIS' ``ImageSets/2017/train.txt``, YouTube-VOS' ``train/meta.json``, Jester's
+  ``jester-v1-train.csv``); ``path`` formats a record into its frame folder, relative to the root.
+  A named folder without frames is rejected as ``missing_file``.
+- ``co3d_sequences``: CO3D v2 has no split of whole sequences (its set lists pick frames for
+  few/many-view evaluation), so every ``<category>/<sequence>/images/`` folder is a sequence; each
+  category (a folder with ``sequence_annotations.jgz``) is a unit, listed with one match.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+
+from uvd.pipeline import storage
+from uvd.pipeline.config import IMAGE_EXTENSIONS
+from uvd.pipeline.items import Item, Render
+from uvd.pipeline.readers.base import DecodeContext, Reader, read_image
+from uvd.pipeline.readers.videos import INDEX_ARGS, SplitIndex
+from uvd.pipeline.rejects import Reject
+
+
+def natural_key(path: str) -> list:
+    """Sort key that orders numbers by value: ``frame9.jpg`` before ``frame10.jpg``."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", posixpath.basename(path))]
+
+
+def frame_files(paths: Iterable[str]) -> list[str]:
+    """The image files among ``paths``, hidden ones skipped, in natural order."""
+    return sorted((p for p in paths if p.lower().endswith(IMAGE_EXTENSIONS)
+                   and not posixpath.basename(p).startswith(".")), key=natural_key)
+
+
+class FrameSequenceReader(Reader):
+    """Base: an Item's paths are its frames in order; frame i of the sequence is paths[i]."""
+
+    views = ("frame",)
+
+    def sequence(self, key: str, frames: list[str], label: str = "") -> Item:
+        return Item(source=self.source, key=key, paths=tuple(frames), label=label, num_frames=len(frames))
+
+    def render(self, item: Item, requests, ctx: DecodeContext) -> dict[tuple[int, str], Render]:
+        self.check_views(requests, item)
+        images = {f: read_image(item.paths[f], ctx) for f in sorted({f for f, _ in requests})}
+        return {(f, v): Render(images[f]) for f, v in requests}
+
+
+class FrameFolderReader(SplitIndex, FrameSequenceReader):
+    """Frame folders named by an index file; ``path`` is a record's frame folder, relative to the root."""
+
+    name = "frame_folders"
+    ARGS = dict(INDEX_ARGS)
+
+    def items(self, root: str, unit: str) -> Iterator[Item | Reject]:
+        for entry in self.index_entries(unit):
+            if isinstance(entry, Reject):
+                yield entry
+                continue
+            folder = storage.join(root, entry.path)
+            frames = frame_files(storage.match(storage.join(folder, "*")))
+            if frames:
+                yield self.sequence(entry.key, frames, entry.label)
+            else:
+                yield self.reject(entry.key, "missing_file", f"{unit} names sequence {entry.key!r}, but {folder} "
+                                                             f"holds no frames")
+
+
+class Co3dReader(FrameSequenceReader):
+    """CO3D v2: ``<category>/<sequence>/images/frame000001.jpg``; one unit per category folder."""
+
+    name = "co3d_sequences"
+    MARKER = "sequence_annotations.jgz"  # every category folder of the release has one
+
+    def units(self, root: str) -> list[str]:
+        return [posixpath.dirname(m) for m in storage.match(storage.join(root, "*", self.MARKER))]
+
+    def items(self, root: str, unit: str) -> Iterator[Item | Reject]:
+        by_sequence: dict[str, list[str]] = defaultdict(list)
+        for path in storage.match(storage.join(unit, "*", "images", "*")):
+            by_sequence[posixpath.dirname(posixpath.dirname(path))].append(path)
+        category = posixpath.basename(unit)
+        for folder in sorted(by_sequence):
+            frames = frame_files(by_sequence[folder])
+            if frames:
+                yield self.sequence(storage.relative(folder, root), frames, label=category)

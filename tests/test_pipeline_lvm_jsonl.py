@@ -1,0 +1,95 @@
+"""LVM JSONL interop: lossless both ways, LVM's line format, clear errors."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from uvd.pipeline.cli import main
+from uvd.pipeline.format import SentenceMeta, VisualSentence, sentence_key
+from uvd.pipeline.lvm_jsonl import decode_line, encode_line, export_jsonl, import_jsonl, sentences_of_build
+from uvd.pipeline.shards import MANIFEST_SCHEMA, manifest_table, parquet_bytes, write_shard
+
+
+def build_dir(tmp_path, n_sentences=11, per_shard=4):
+    """A small build: sentences of 1..16 images with varied tokens, over several shards."""
+    rng = np.random.default_rng(0)
+    sentences = []
+    for i in range(n_sentences):
+        n = 1 + (i * 5) % 16
+        meta = SentenceMeta(source="src", group="videos", layout="video", item_keys=(f"v{i}.mp4",),
+                            image_items=(0,) * n, frame_indices=tuple(range(n)), views=("frame",) * n, seed=i)
+        tokens = rng.integers(0, 8192, size=(n, 256)).astype(np.uint16)
+        sentences.append(VisualSentence(key=sentence_key("src", f"v{i}.mp4", 0), tokens=tokens, meta=meta))
+    out = tmp_path / "build"
+    out.mkdir()
+    infos = [write_shard(str(out), i // per_shard, sentences[i:i + per_shard])
+             for i in range(0, n_sentences, per_shard)]
+    (out / "manifest.parquet").write_bytes(parquet_bytes(manifest_table(infos, {"tokenizer": {"sha256": "x"}})))
+    return out
+
+
+def test_line_format_is_lvms():
+    tokens = np.array([0, 1, 8191, 300], dtype=np.int64)
+    line = encode_line(tokens)
+    # what LVM's tokenize scripts write: json.dumps({'tokens': b64encode(int32 bytes).decode('utf-8')})
+    assert line == json.dumps({"tokens": base64.b64encode(tokens.astype(np.int32).tobytes()).decode("utf-8")})
+    np.testing.assert_array_equal(decode_line(line, where="x"), tokens)
+
+
+def test_shards_to_jsonl_to_shards_keeps_every_token_and_sentence(tmp_path):
+    src = build_dir(tmp_path)
+    original = [s.tokens for s in sentences_of_build(src)]
+    assert export_jsonl(src, tmp_path / "a.jsonl") == len(original) == 11
+    counts = import_jsonl([tmp_path / "a.jsonl"], tmp_path / "imported", samples_per_shard=3)
+    assert counts["sentences"] == 11 and counts["shards"] == 4
+    back = [s.tokens for s in sentences_of_build(tmp_path / "imported")]
+    assert len(back) == len(original) and all(np.array_equal(a, b) for a, b in zip(original, back))
+
+
+def test_jsonl_to_shards_to_jsonl_gives_the_same_bytes(tmp_path):
+    rng = np.random.default_rng(1)
+    lines = [encode_line(rng.integers(0, 8192, size=256 * n)) for n in (16, 16, 1, 4, 16)]
+    (tmp_path / "lvm.jsonl").write_text("\n".join(lines) + "\n")
+    import_jsonl([tmp_path / "lvm.jsonl"], tmp_path / "shards", samples_per_shard=2)
+    export_jsonl(tmp_path / "shards", tmp_path / "again.jsonl")
+    assert (tmp_path / "again.jsonl").read_bytes() == (tmp_path / "lvm.jsonl").read_bytes()
+
+
+def test_packed_export_cuts_4096_token_lines_and_keeps_the_tail(tmp_path):
+    src = build_dir(tmp_path)
+    total = sum(s.tokens.size for s in sentences_of_build(src))
+    n = export_jsonl(src, tmp_path / "packed.jsonl", pack=4096)
+    lengths = [len(decode_line(line, where="x")) for line in (tmp_path / "packed.jsonl").read_text().splitlines()]
+    assert n == len(lengths) and sum(lengths) == total
+    assert all(length == 4096 for length in lengths[:-1]) and 0 < lengths[-1] <= 4096
+    stream = np.concatenate([s.tokens.reshape(-1) for s in sentences_of_build(src)])
+    packed = np.concatenate([decode_line(line, where="x") for line in (tmp_path / "packed.jsonl").read_text().splitlines()])
+    np.testing.assert_array_equal(packed, stream)
+
+
+def test_bad_lines_name_the_file_and_line(tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(encode_line(np.zeros(256)) + "\n" + encode_line(np.zeros(100)) + "\n")
+    with pytest.raises(ValueError, match=r"bad.jsonl:2: 100 tokens"):
+        import_jsonl([bad], tmp_path / "o1")
+    bad.write_text('{"tokens": "not base64!"}\n')
+    with pytest.raises(ValueError, match=r"bad.jsonl:1: not an LVM token line"):
+        import_jsonl([bad], tmp_path / "o2")
+    bad.write_text(encode_line(np.full(256, 9000)) + "\n")
+    with pytest.raises(ValueError, match=r"outside \[0, 8192\)"):
+        import_jsonl([bad], tmp_path / "o3")
+
+
+def test_cli_round_trip(tmp_path):
+    src = build_dir(tmp_path, n_sentences=3)
+    runner = CliRunner()
+    res = runner.invoke(main, ["jsonl", "export", str(src), "--out", str(tmp_path / "x.jsonl")])
+    assert res.exit_code == 0 and "3 lines" in res.output, res.output
+    res = runner.invoke(main, ["jsonl", "import", str(tmp_path / "x.jsonl"), "--out", str(tmp_path / "y")])
+    assert res.exit_code == 0 and "3 sentences" in res.output, res.output
+    assert MANIFEST_SCHEMA.names == ["path", "samples", "images", "tokens", "bytes", "sha256", "sources"]
