@@ -37,11 +37,13 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 # Speed targets: side-by-side ratios in one run; results go to docs/benchmarks.md by hand.
-TOKENIZER ?= random:small
+TOKENIZER ?= bundled
 bench: $(STAMP)
 	mkdir -p out/bench
 	$(BIN)/python benchmarks/tokenizer_bench.py --tokenizer $(TOKENIZER) --batch-sizes 1,8,32,128 \
 	    --json out/bench/tokenizer.json
+	$(BIN)/python benchmarks/pipeline_bench.py --json out/bench/pipeline.json
+	$(BIN)/python benchmarks/trainer_bench.py --configs debug,vqlm_100m --json out/bench/trainer.json
 
 lock: $(STAMP)
 	{ echo "# Pinned versions for reproducible installs (make install). Regenerate with: make lock"; \

@@ -53,12 +53,21 @@ def main(verbose: int) -> None:
                    "(VALUE is JSON). Repeatable.")
 @click.option("--workers", type=int, default=1, show_default=True,
               help="Local worker processes (DirectRunner direct_num_workers).")
-@click.option("--overwrite", is_flag=True, help="Replace an existing build in --out.")
+@click.option("--resume/--overwrite", "resume", default=True, show_default=True,
+              help="--resume: a rerun of the same build after a kill keeps its committed shards and does only "
+                   "the rest (output byte-identical to an uninterrupted run); --overwrite: replace whatever "
+                   "build --out holds.")
+@click.option("--wave-size", type=int, default=200_000, show_default=True,
+              help="Sentences per wave, the unit of work a killed build does not redo (output bytes do not "
+                   "depend on it).")
+@click.option("--accelerator", default="type:nvidia-l4;count:1;install-nvidia-driver", show_default=True,
+              help="Beam resource hint of the tokenize step (GPU workers on Dataflow); 'none' to drop it. "
+                   "Local runs ignore it.")
 @click.option("--device", default="auto", show_default=True, help="Tokenizer device: auto, cpu or cuda.")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bar on local runs.")
 @click.pass_context
 def build(ctx, sources, root, mix, mix_tokens, out_dir, config_path, tokenizer, seed, samples_per_shard, annotators,
-          layout_args, workers, overwrite, device, progress) -> None:
+          layout_args, workers, resume, wave_size, accelerator, device, progress) -> None:
     """Build visual-sentence shards from dataset folders.
 
     Extra arguments are passed to Beam's PipelineOptions, e.g. --runner=DataflowRunner.
@@ -66,7 +75,6 @@ def build(ctx, sources, root, mix, mix_tokens, out_dir, config_path, tokenizer, 
     from uvd.pipeline.datasets_cli import discover_sources
     from uvd.pipeline import job
     from uvd.pipeline.config import load_build_config, parse_source
-    from uvd.pipeline.progress import ProgressWatcher
 
     try:
         source_cfgs = [parse_source(s) for s in sources]
@@ -92,12 +100,10 @@ def build(ctx, sources, root, mix, mix_tokens, out_dir, config_path, tokenizer, 
     click.echo(f"uvd build: {len(source_cfgs)} source(s) -> {out_dir}; tokenizer {config.tokenizer}")
     try:
         with tempfile.TemporaryDirectory(prefix="uvd-progress-") as progress_dir:
-            if local and progress:
-                with ProgressWatcher(progress_dir, "items"):
-                    summary = job.run(source_cfgs, out_dir, config, beam_args, overwrite=overwrite,
-                                      progress_dir=progress_dir, device=device)
-            else:
-                summary = job.run(source_cfgs, out_dir, config, beam_args, overwrite=overwrite, device=device)
+            summary = job.run(source_cfgs, out_dir, config, beam_args, overwrite=not resume,
+                              progress_dir=progress_dir if (local and progress) else None, device=device,
+                              accelerator=None if accelerator.lower() == "none" else accelerator,
+                              wave_sentences=wave_size)
     except (FileExistsError, ValueError) as e:
         raise click.ClickException(str(e)) from e
     _print_summary(summary, out_dir)
@@ -311,6 +317,65 @@ def rebuild(build_dir, keys, roots) -> None:
         click.echo(f"{sentence.key} ({sentence.meta.source}, {sentence.num_images} images): {diff}")
     if failures:
         raise click.ClickException(f"{failures} of {len(targets)} sentences did not rebuild identically")
+
+
+@main.command()
+@click.argument("build_dir")
+@click.option("--out", "out_prefix", help="Where to write PREFIX.json and PREFIX.html (default: BUILD_DIR/stats).")
+@click.option("--psnr-per-shard", type=int, default=1, show_default=True,
+              help="Sentences per shard whose detokenization PSNR is measured (0 = none).")
+def stats(build_dir, out_prefix, psnr_per_shard) -> None:
+    """Report on a build: per-source counts, rejects, dedup, shard sizes, token ids, detokenization PSNR."""
+    import json as json_module
+
+    from uvd.pipeline import storage
+    from uvd.pipeline.shards import atomic_write
+    from uvd.pipeline.stats import collect, plots, render_html
+
+    report = collect(build_dir, psnr_per_shard=psnr_per_shard)
+    prefix = out_prefix or storage.join(build_dir, "stats")
+    atomic_write(f"{prefix}.json", json_module.dumps(report, indent=2).encode("utf-8"))
+    atomic_write(f"{prefix}.html", render_html(report, plots(report)).encode("utf-8"))
+    t = report["totals"]
+    click.echo(f"{t['sentences']:,} sentences, {t['tokens']:,} tokens in {t['shards']} shards "
+               f"({t['bytes_per_token']:.3f} bytes/token); {report['codes_used']} codes used")
+    for source, v in report["detokenization_psnr"].items():
+        click.echo(f"  detokenization PSNR {source}: {v['mean_db']:.2f} dB over {v['images']} images")
+    click.echo(f"wrote {prefix}.json and {prefix}.html")
+
+
+@main.command("plan")
+@click.option("--figures", type=click.Path(exists=True, dir_okay=False),
+              help="Throughput figures: benchmarks/pipeline_bench.py --json output (default: uvd's measured ones).")
+@click.option("--gpu", type=click.Choice(["nvidia-l4", "nvidia-a100", "nvidia-h100"]), default="nvidia-l4",
+              show_default=True)
+@click.option("--mfu", type=float, help="Assumed tokenizer FLOP utilisation when no GPU rate was measured.")
+@click.option("--image-megapixels", type=float, help="Mean still size to plan for.")
+@click.option("--video-megapixels", type=float, help="Mean video frame size to plan for.")
+@click.option("--prices", "prices_path", type=click.Path(exists=True, dir_okay=False), help="A JSON price table.")
+@click.option("--json", "as_json", is_flag=True)
+def plan_command(figures, gpu, mfu, image_megapixels, video_megapixels, prices_path, as_json) -> None:
+    """Estimate worker-hours, GPU-hours, storage and cost of building all of UVDv1, per runner."""
+    import json as json_module
+
+    from uvd.pipeline.estimate import PRICES, Assumptions, estimate, load_figures, with_overrides
+
+    prices = json_module.loads(open(prices_path).read()) if prices_path else PRICES
+    assumptions = with_overrides(Assumptions(), gpu=gpu, mfu=mfu, image_megapixels=image_megapixels,
+                                 video_megapixels=video_megapixels)
+    result = estimate(load_figures(figures), assumptions, prices)
+    if as_json:
+        click.echo(json_module.dumps(result, indent=2))
+        return
+    w = result["work"]
+    click.echo(f"UVDv1: {w['tokens'] / 1e9:,.1f}B tokens = {w['stills'] / 1e9:.2f}B stills + "
+               f"{w['video_frames'] / 1e9:.2f}B video frames")
+    click.echo(f"figures measured {result['figures']['measured']}; tokenizer {result['tokenizer_img_s_per_gpu']:,.0f} "
+               f"img/s per {gpu} ({result['tokenizer_rate_is']}); prices {result['prices_date']}")
+    click.echo(f"storage: {result['storage_gb'] / 1e3:,.1f} TB of shards (${result['storage_usd_month']:,.0f}/month)")
+    click.echo(f"\n{'runner':<14} {'CPU worker-hours':>17} {'GPU-hours':>10} {'compute USD':>12}")
+    for runner, r in result["runners"].items():
+        click.echo(f"{runner:<14} {r['cpu_worker_hours']:>17,.0f} {r['gpu_hours']:>10,.0f} {r['compute_usd']:>12,.0f}")
 
 
 def _register_subgroups() -> None:

@@ -62,6 +62,9 @@ class BuildConfig:
     layout_args: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)  # source -> overrides
     mix: str = ""  # "" (every sentence), "uvdv1" (UVDv1 token shares) or a TOML/JSON file of source weights
     mix_tokens: int = 0  # with mix: total tokens to aim for; 0 = the largest mix the data allows
+    dedup_images: bool = True  # drop stills whose bytes equal another's of the same source
+    dedup_sentences: bool = True  # drop sentences whose tokens equal another's, across the build
+    shard_compression: str = "gzip"  # "gzip" (.tar.gz) or "none" (.tar)
 
     def __post_init__(self) -> None:
         if self.image_size % 16:
@@ -72,6 +75,8 @@ class BuildConfig:
             raise ValueError("batch_size and samples_per_shard must be >= 1")
         if self.mix_tokens < 0 or (self.mix_tokens and not self.mix):
             raise ValueError("mix_tokens must be >= 0 and needs mix")
+        if self.shard_compression not in ("gzip", "none"):
+            raise ValueError(f"shard_compression must be 'gzip' or 'none', got {self.shard_compression!r}")
         object.__setattr__(self, "annotators", dict(sorted(self.annotators.items())))
         object.__setattr__(self, "layout_args", {k: dict(v) for k, v in sorted(self.layout_args.items())})
 

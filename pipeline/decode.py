@@ -32,6 +32,8 @@ def check_image_size(data: bytes, *, max_pixels: int, name: str) -> tuple[int, i
     try:
         with Image.open(io.BytesIO(data)) as im:
             width, height = im.size
+    except Image.DecompressionBombError as e:  # PIL's own guard (twice its limit) fires while reading the header
+        raise DecodeError("image_too_large", f"{name}: {e}") from e
     except Exception as e:  # PIL raises many types for bad headers
         raise DecodeError("unreadable_image", f"{name}: not a readable image ({type(e).__name__}: {e})") from e
     if width * height > max_pixels:

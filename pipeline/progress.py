@@ -47,14 +47,14 @@ def read_progress(directory: str) -> tuple[int, int]:
 
 
 class ProgressWatcher:
-    """CLI side: a thread that polls the heartbeat directory into a tqdm bar whose total grows
-    as sources are listed (listing finishes long before decoding does)."""
+    """Launcher side: a thread that polls the heartbeat directory into a tqdm bar. Without a fixed
+    ``total`` the bar's total grows as sources are listed (listing finishes long before probing)."""
 
-    def __init__(self, directory: str, desc: str):
+    def __init__(self, directory: str, desc: str, total: int | None = None, unit: str = "item"):
         from tqdm import tqdm
 
-        self._dir = directory
-        self._bar = tqdm(total=0, desc=desc, unit="item", dynamic_ncols=True, mininterval=1.0)
+        self._dir, self._total = directory, total
+        self._bar = tqdm(total=total or 0, desc=desc, unit=unit, dynamic_ncols=True, mininterval=1.0)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -64,10 +64,11 @@ class ProgressWatcher:
 
     def _update(self) -> None:
         listed, done = read_progress(self._dir)
-        if listed != self._bar.total:
-            self._bar.total = listed
+        total = self._total if self._total is not None else listed
+        if total != self._bar.total:
+            self._bar.total = total
             self._bar.refresh()
-        done = min(done, listed)
+        done = min(done, total)
         if done != self._bar.n:  # redraw only on change: keeps logs of non-TTY runs short
             self._bar.update(done - self._bar.n)
 

@@ -12,6 +12,15 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 
+def ensure_filesystem_options() -> None:
+    """Object-store file systems need pipeline options to make their clients; outside a pipeline
+    (reading a manifest, a webdataset opener) use the defaults, i.e. the standard cloud configuration."""
+    if getattr(FileSystems, "_pipeline_options", None) is None:
+        from apache_beam.options.pipeline_options import PipelineOptions
+
+        FileSystems.set_options(PipelineOptions([]))
+
+
 def is_local(path: str) -> bool:
     return FileSystems.get_scheme(path) is None
 
@@ -68,3 +77,20 @@ def relative(path: str, root: str) -> str:
 
 def is_hidden(relpath: str) -> bool:
     return any(part.startswith(".") for part in relpath.split("/"))
+
+
+def register_webdataset_schemes(schemes: tuple[str, ...] = ("s3",)) -> None:
+    """Let plain ``webdataset.WebDataset("s3://...")`` read shards through Beam FileSystems, with the
+    endpoint and credentials of the standard AWS configuration (webdataset ships no s3 opener)."""
+    import importlib
+
+    gopen = importlib.import_module("webdataset.gopen")  # the package re-exports a function of that name
+
+    def open_with_filesystems(url: str, mode: str = "rb", bufsize: int = 8192, **_):
+        if mode != "rb":
+            raise ValueError(f"{url}: uvd's {url.split(':', 1)[0]} opener only reads")
+        return FileSystems.open(url, compression_type=CompressionTypes.UNCOMPRESSED)
+
+    ensure_filesystem_options()
+    for scheme in schemes:
+        gopen.gopen_schemes[scheme] = open_with_filesystems

@@ -1,7 +1,8 @@
-"""The composite transforms of a build, each named for what it produces.
+"""The composite transforms of a build that make sentences, each named for what it produces.
 
-    SourceItems -> ProbedItems -> SentencePlans -> DecodedFrames -> TokenizedFrames
-        -> VisualSentences -> TokenShards -> BuildRecords
+    plan phase:  SourceItems -> ProbedItems -> DedupedItems -> SentencePlans -> [MixedPlans]
+    wave phase:  DecodedFrames -> TokenizedFrames -> VisualSentences
+    (writing.py commits each phase's work: wave files, shards, records)
 
 Sources are data, not graph structure: every source flows through the same steps, and the
 DoFns look their source's spec and reader up by name. So a build of fifty datasets has the
@@ -11,19 +12,16 @@ views and annotators, and route every failure to a ``rejects`` output as a ``Rej
 
 from __future__ import annotations
 
-import json
-from collections import defaultdict
 
 import apache_beam as beam
 import numpy as np
 from apache_beam.metrics import Metrics
 from apache_beam.ml.inference.base import KeyedModelHandler, RunInference
-from apache_beam.pvalue import AsList, AsSingleton
+from apache_beam.pvalue import AsSingleton
 
 from uvd.pipeline import sentences, shards
 from uvd.pipeline.config import BuildConfig, SourceConfig
 from uvd.pipeline.decode import DecodeError
-from uvd.pipeline.format import MANIFEST_NAME, REJECTS_NAME, SUMMARY_NAME
 from uvd.pipeline.frames import render_item_frames
 from uvd.pipeline.inference import VQGANModelHandler
 from uvd.pipeline.items import Item
@@ -132,16 +130,21 @@ class _DecodingFn(_PerSourceFn):
 
 
 class ProbeItemFn(_DecodingFn):
-    """Item -> Item with the facts its layout needs (a video's frame count), or a reject."""
+    """Item -> Item with the facts its layout needs (a video's frame count) and, for stills, the
+    hash of its bytes (for exact dedup); or a reject."""
 
     def process(self, item: Item):
         try:
-            yield self.readers[item.source].probe(item, self.ctx)
+            reader = self.readers[item.source]
+            probed = reader.probe(item, self.ctx)
+            if self.config.dedup_images:
+                probed = probed.with_(content_hash=reader.content_hash(probed, self.ctx) or "")
+            yield probed
         except DecodeError as e:
             yield _reject(item.source, item.key, "probe", e)
-            self.beacon.add()
         except OSError as e:
             yield _reject(item.source, item.key, "probe", DecodeError("unreadable_file", f"{item.paths}: {e}"))
+        finally:
             self.beacon.add()
 
 
@@ -153,6 +156,33 @@ class ProbedItems(beam.PTransform):
     def expand(self, items):
         probed = items | "Probe" >> beam.ParDo(self.fn).with_outputs(REJECTS, main="items")
         return probed.items, probed[REJECTS]
+
+
+# --- DedupedItems: identical stills once per source ----------------------------------------------
+
+def keep_first_copy(element):
+    """((source, hash), items) -> the item with the smallest key, then a reject for each other copy."""
+    _, copies = element
+    first, *others = sorted(copies, key=lambda it: it.key)
+    yield first
+    for item in others:
+        Metrics.counter("uvd.dedup", "duplicate_image").inc()
+        yield beam.pvalue.TaggedOutput(REJECTS, record_reject(Reject(
+            source=item.source, item_key=item.key, stage="dedup", reason="duplicate_image",
+            message=f"{', '.join(item.paths)}: the same bytes as {first.key} (kept)")))
+
+
+class DedupedItems(beam.PTransform):
+    """Items whose bytes are identical to another item's of the same source are dropped (the copy
+    with the smallest key stays): exact dedup, before any sentence is planned."""
+
+    def expand(self, items):
+        hashed, unhashed = items | "HasHash" >> beam.Partition(lambda it, n: 0 if it.content_hash else 1, 2)
+        deduped = (hashed
+                   | "ByContent" >> beam.Map(lambda it: ((it.source, it.content_hash), it))
+                   | "Copies" >> beam.GroupByKey()
+                   | "KeepFirstCopy" >> beam.FlatMap(keep_first_copy).with_outputs(REJECTS, main="items"))
+        return (deduped.items, unhashed) | "AllItems" >> beam.Flatten(), deduped[REJECTS]
 
 
 # --- SentencePlans: the source's layout ---------------------------------------------------------
@@ -220,29 +250,27 @@ class RenderFramesFn(_DecodingFn):
         needed = {kind for s in self.specs.values() for kind in s.model_annotations}
         self.annotators = {kind: load_annotator(kind, self.config.annotators.get(kind)) for kind in sorted(needed)}
 
-    def process(self, element):
+    def process(self, element, num_shards):
         (source, key), joined = element
         requests = sorted(joined["requests"])
         candidates = sorted(joined["item"], key=lambda it: it.paths)
-        if not candidates:
-            return
-        if not requests:  # in no sentence: rejected while planning (already recorded)
-            self.beacon.add()
+        if not candidates or not requests:  # an item in no sentence of this wave
             return
         item = candidates[0]
+        # A failure belongs to every shard that needed the item: a rerun that redoes only some of
+        # them still records it (records are merged as a set).
+        owners = sorted({shards.shard_index(sentence_key, num_shards) for sentence_key, _, _ in requests})
         for duplicate in candidates[1:]:
-            yield _reject(source, key, "list", DecodeError(
-                "duplicate_item_key", f"{duplicate.paths}: item key {key!r} is listed twice; kept {item.paths}"))
+            yield from _late(owners, _reject(source, key, "list", DecodeError(
+                "duplicate_item_key", f"{duplicate.paths}: item key {key!r} is listed twice; kept {item.paths}")))
         try:
             frames = self.render(item, [position for _, _, position in requests])
         except DecodeError as e:
-            yield _reject(source, key, "decode", e)
+            yield from _late(owners, _reject(source, key, "decode", e))
             return
         except OSError as e:
-            yield _reject(source, key, "decode", DecodeError("unreadable_file", f"{item.paths}: {e}"))
+            yield from _late(owners, _reject(source, key, "decode", DecodeError("unreadable_file", f"{item.paths}: {e}")))
             return
-        finally:
-            self.beacon.add()
         for sentence_key, index, position in requests:
             yield (sentence_key, index), frames[(position.frame, position.view)]
 
@@ -251,43 +279,62 @@ class RenderFramesFn(_DecodingFn):
                                   global_seed=self.config.seed, annotators=self.annotators)
 
 
+def _late(owners: list[int], tagged: beam.pvalue.TaggedOutput):
+    """A reject of a stage after placement, once per shard it belongs to: (shard, Reject)."""
+    for shard in owners:
+        yield beam.pvalue.TaggedOutput(tagged.tag, (shard, tagged.value))
+
+
 class DecodedFrames(beam.PTransform):
-    """Items + plans -> keyed 256x256 frames of every planned position, plus decode rejects."""
+    """Items + plans -> keyed 256x256 frames of every planned position, plus (shard, decode reject)."""
 
     def __init__(self, sources, config, progress_dir=None):
         super().__init__()
         self.fn = RenderFramesFn(sources, config, progress_dir)
 
     def expand(self, inputs):
-        items, plans = inputs
+        items, plans, num_shards = inputs
         requests = plans | "PositionsOfItems" >> beam.FlatMap(
             lambda plan: (((plan.meta.source, pos.item_key), (plan.key, i, pos))
                           for i, pos in enumerate(plan.meta.positions)))
         keyed = items | "KeyItems" >> beam.Map(lambda it: ((it.source, it.key), it))
         joined = {"item": keyed, "requests": requests} | "JoinItemsAndPositions" >> beam.CoGroupByKey()
-        frames = joined | "Render" >> beam.ParDo(self.fn).with_outputs(REJECTS, main="frames")
+        frames = joined | "Render" >> beam.ParDo(self.fn, num_shards=AsSingleton(num_shards)).with_outputs(
+            REJECTS, main="frames")
         return frames.frames, frames[REJECTS]
 
 
 # --- TokenizedFrames, VisualSentences ----------------------------------------------------------
 
 class TokenizedFrames(beam.PTransform):
-    """Keyed frames -> keyed uint16 token ids, batched through RunInference."""
+    """Keyed frames -> keyed uint16 token ids, batched through RunInference. ``accelerator`` is a Beam
+    resource hint (e.g. Dataflow's "type:nvidia-l4;count:1;install-nvidia-driver"): runners that
+    place work by hints run this step, and only this step, on GPU workers."""
 
-    def __init__(self, config: BuildConfig, device: str = "auto"):
+    def __init__(self, config: BuildConfig, device: str = "auto", accelerator: str | None = None):
         super().__init__()
-        self.config, self.device = config, device
+        self.config, self.device, self.accelerator = config, device, accelerator
 
     def expand(self, frames):
         handler = KeyedModelHandler(VQGANModelHandler(self.config.tokenizer, batch_size=self.config.batch_size,
                                                       device=self.device))
-        return frames | "EncodeWithVQGAN" >> RunInference(handler)
+        encode = RunInference(handler)
+        if self.accelerator:
+            encode = encode.with_resource_hints(accelerator=self.accelerator)
+        return frames | "EncodeWithVQGAN" >> encode
 
 
 class AssembleSentenceFn(beam.DoFn):
-    """(key, {plans, tokens}) -> VisualSentence, or rejects when some of its frames never arrived."""
+    """(key, {plans, tokens}) -> VisualSentence, or (shard, reject)s when some of its frames never arrived."""
 
-    def process(self, element):
+    def __init__(self, progress_dir: str | None = None):
+        self.progress_dir = progress_dir
+
+    def setup(self):
+        self.beacon = ProgressBeacon(self.progress_dir)
+
+    def process(self, element, num_shards):
+        self.beacon.add()
         key, joined = element
         plans, tokens = list(joined["plans"]), list(joined["tokens"])
         if len(plans) != 1:
@@ -299,167 +346,29 @@ class AssembleSentenceFn(beam.DoFn):
             # Members whose frames did arrive lose their sentence because of another member (whose
             # own failure is already recorded): reject them too, so every input stays accounted for.
             arrived = sorted({plan.meta.image_items[p] for p, _ in tokens if 0 <= p < plan.num_images})
+            shard = shards.shard_index(plan.key, num_shards)
             for index in arrived:
-                yield beam.pvalue.TaggedOutput(REJECTS, record_reject(Reject(
+                yield beam.pvalue.TaggedOutput(REJECTS, (shard, record_reject(Reject(
                     source=plan.meta.source, item_key=plan.meta.item_keys[index], stage="assemble",
-                    reason="incomplete_sentence", message=str(e))))
+                    reason="incomplete_sentence", message=str(e)))))
             return
         Metrics.counter("uvd.sentences", plan.meta.source).inc()
         yield sentence
 
 
 class VisualSentences(beam.PTransform):
-    """Join each plan with its frames' tokens into a VisualSentence (plus rejects)."""
+    """Join each plan with its frames' tokens into a VisualSentence (plus (shard, reject)s)."""
+
+    def __init__(self, progress_dir: str | None = None):
+        super().__init__()
+        self.progress_dir = progress_dir
 
     def expand(self, inputs):
-        plans, tokens = inputs
+        plans, tokens, num_shards = inputs
         keyed_plans = plans | "KeyPlans" >> beam.Map(lambda p: (p.key, p))
         by_sentence = tokens | "KeyBySentence" >> beam.Map(lambda kv: (kv[0][0], (kv[0][1], kv[1])))
         joined = {"plans": keyed_plans, "tokens": by_sentence} | "JoinPlansAndTokens" >> beam.CoGroupByKey()
-        result = joined | "AssembleSentences" >> beam.ParDo(AssembleSentenceFn()).with_outputs(
+        result = joined | "AssembleSentences" >> beam.ParDo(
+            AssembleSentenceFn(self.progress_dir), num_shards=AsSingleton(num_shards)).with_outputs(
             REJECTS, main="sentences")
         return result.sentences, result[REJECTS]
-
-
-# --- TokenShards --------------------------------------------------------------------------------
-
-class WriteShardFn(beam.DoFn):
-    """(shard index, sentences) -> ShardInfo, committed atomically."""
-
-    def __init__(self, out_dir: str):
-        self.out_dir = out_dir
-
-    def process(self, element):
-        index, group = element
-        info = shards.write_shard(self.out_dir, index, list(group))
-        Metrics.counter("uvd.shards", "written").inc()
-        yield info
-
-
-class TokenShards(beam.PTransform):
-    """Sentences -> WebDataset shards whose placement depends only on keys and config."""
-
-    def __init__(self, out_dir: str, config: BuildConfig):
-        super().__init__()
-        self.out_dir, self.config = out_dir, config
-
-    def expand(self, sentences_pc):
-        total = sentences_pc | "CountSentences" >> beam.combiners.Count.Globally()
-        per_shard = self.config.samples_per_shard
-
-        def assign(sentence, n):
-            return shards.shard_index(sentence.key, shards.num_shards_for(n, per_shard)), sentence
-
-        return (sentences_pc
-                | "AssignShards" >> beam.Map(assign, n=AsSingleton(total))
-                | "GroupByShard" >> beam.GroupByKey()
-                | "WriteShards" >> beam.ParDo(WriteShardFn(self.out_dir)))
-
-
-# --- Accounting and BuildRecords -----------------------------------------------------------------
-
-OUTCOMES = ("written", "rejected", "skipped", "unaccounted")
-
-
-def account_item(element) -> tuple[str, str]:
-    """((source, key), {listed, written, rejected, skipped}) -> (source, outcome) of a listed item:
-    written if any sentence of it reached a shard, else rejected, else left out by the mixture."""
-    (source, _), seen = element
-    if not seen["listed"]:
-        return source, "not_listed"  # a reject of a unit (a broken annotation file), not of an item
-    for outcome in OUTCOMES[:3]:
-        if seen[outcome]:
-            return source, outcome
-    return source, "unaccounted"
-
-
-class ItemAccounting(beam.PTransform):
-    """Per source, how many listed items reached a shard, were rejected, were left out by a mixture,
-    or none of these (a bug: must be 0)."""
-
-    def expand(self, inputs):
-        items, sentences_pc, rejects, skipped = inputs
-        listed = items | "ListedKeys" >> beam.Map(lambda it: ((it.source, it.key), 1))
-        written = sentences_pc | "WrittenKeys" >> beam.FlatMap(
-            lambda s: (((s.meta.source, k), 1) for k in s.meta.item_keys))
-        rejected = rejects | "RejectedKeys" >> beam.Map(lambda r: ((r.source, r.item_key), 1))
-        left_out = skipped | "SkippedKeys" >> beam.Map(lambda sk: (sk, 1))
-        return ({"listed": listed, "written": written, "rejected": rejected, "skipped": left_out}
-                | "JoinOutcomes" >> beam.CoGroupByKey()
-                | "Outcome" >> beam.Map(account_item)
-                | "CountOutcomes" >> beam.combiners.Count.PerElement())
-
-
-class WriteRecordsFn(beam.DoFn):
-    """Writes rejects, summary, then the manifest (last: it vouches for the shards)."""
-
-    def __init__(self, out_dir: str, provenance: dict):
-        self.out_dir, self.provenance = out_dir, provenance
-
-    def process(self, shard_infos, rejects, outcomes, mixture):
-        from apache_beam.io.filesystems import FileSystems
-
-        from uvd.pipeline.mixture import mixture_report
-
-        join = FileSystems.join
-        shards.atomic_write(join(self.out_dir, REJECTS_NAME), shards.parquet_bytes(shards.rejects_table(rejects)))
-        summary = build_summary(shard_infos, rejects, outcomes)
-        if mixture:
-            groups = {s["name"]: s["group"] for s in self.provenance["sources"]}
-            summary["mixture"] = mixture_report(mixture[0]["shares"], groups, summary["tokens_by_source"],
-                                                mixture[0]["available"])
-        shards.atomic_write(join(self.out_dir, SUMMARY_NAME),
-                            json.dumps(summary, indent=2, sort_keys=True).encode("utf-8"))
-        shards.atomic_write(join(self.out_dir, MANIFEST_NAME),
-                            shards.parquet_bytes(shards.manifest_table(shard_infos, self.provenance)))
-        yield summary
-
-
-def build_summary(shard_infos: list[shards.ShardInfo], rejects: list[Reject], outcomes) -> dict:
-    """Counts that account for every input: each listed item is written, rejected, or (a bug) neither."""
-    by_reason: dict[str, int] = defaultdict(int)
-    for r in rejects:
-        by_reason[r.reason] += 1
-    items: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(OUTCOMES, 0))
-    for (source, outcome), n in outcomes:
-        if outcome != "not_listed":
-            items[source][outcome] += n
-    inputs = {s: sum(c.values()) for s, c in items.items()}
-    return {
-        "inputs": dict(sorted(inputs.items())),
-        "items": {s: items[s] for s in sorted(items)},
-        "shards": len(shard_infos),
-        "sentences": sum(s.samples for s in shard_infos),
-        "images": sum(s.images for s in shard_infos),
-        "tokens": sum(s.tokens for s in shard_infos),
-        "tokens_by_source": _tokens_by_source(shard_infos),
-        "bytes": sum(s.bytes for s in shard_infos),
-        "rejects": dict(sorted(by_reason.items())),
-        "rejected_items": sum(c["rejected"] for c in items.values()),
-        "skipped_items": sum(c["skipped"] for c in items.values()),
-        "unaccounted_items": sum(c["unaccounted"] for c in items.values()),
-    }
-
-
-def _tokens_by_source(shard_infos) -> dict[str, int]:
-    totals: dict[str, int] = defaultdict(int)
-    for info in shard_infos:
-        for source, tokens in info.tokens_by_source:
-            totals[source] += tokens
-    return dict(sorted(totals.items()))
-
-
-class BuildRecords(beam.PTransform):
-    """Shard infos + rejects + item outcomes (+ the mixture's targets) -> rejects.parquet,
-    build_summary.json, manifest."""
-
-    def __init__(self, out_dir: str, provenance: dict):
-        super().__init__()
-        self.out_dir, self.provenance = out_dir, provenance
-
-    def expand(self, inputs):
-        shard_infos, rejects, outcomes, mixture = inputs
-        return (shard_infos
-                | "AllShards" >> beam.combiners.ToList()
-                | "WriteRecords" >> beam.ParDo(WriteRecordsFn(self.out_dir, self.provenance), rejects=AsList(rejects),
-                                               outcomes=AsList(outcomes), mixture=AsList(mixture)))

@@ -14,6 +14,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import io
 import multiprocessing
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,12 +26,33 @@ from uvd.pipeline.decode import DecodeError, open_video, read_frames, resize_fra
 _OPEN: dict = {}  # the child's one open video: {"name": ..., "reader": ...}
 
 
-def _limit_memory(memory_mb: int) -> None:
+def _init_child(memory_mb: int, parent: int) -> None:
+    """Cap the child's address space, and make it die with its parent: a build killed with
+    ``kill -9`` must not leave decoders (and the memory they hold) behind."""
+    import os
     import resource
+    import signal
+    import sys
+    import threading
+    import time
 
     if memory_mb > 0:
         limit = memory_mb * 1024 * 1024
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # the parent died before the line above took effect
+        os._exit(1)
+
+    def watch() -> None:  # elsewhere (no prctl), notice the parent's death by being re-parented
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True).start()
 
 
 def _child_open(name: str, source: str | bytes) -> int:
@@ -75,7 +97,7 @@ class GuardedVideoDecoder:
     def _call(self, name: str, fn, *args):
         if self._pool is None:
             self._pool = cf.ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
-                                                initializer=_limit_memory, initargs=(self.guard.memory_mb,))
+                                                initializer=_init_child, initargs=(self.guard.memory_mb, os.getpid()))
         future = self._pool.submit(fn, *args)
         try:
             return future.result(timeout=self.guard.timeout_s)

@@ -49,12 +49,16 @@ def quick_layout_args(specs) -> dict[str, dict]:
 
 def build_specs(specs, root: Path, out: Path, *, annotators: dict[str, str] | None = None,
                 layout_args: dict | None = None, tokenizer: str = "random:tiny", seed: int = 0,
-                beam_args: list[str] | None = None) -> dict:
-    """Build ``specs`` (names) from their fixtures under ``root`` into ``out``; returns the summary."""
+                beam_args: list[str] | None = None, dedup: bool = False) -> dict:
+    """Build ``specs`` (names) from their fixtures under ``root`` into ``out``; returns the summary.
+
+    Dedup is off by default: fixtures of different datasets reuse the same few sample videos, so
+    their sentences can be identical, and these builds check structure (test_pipeline_dedup.py
+    checks dedup)."""
     fixture_root_for(specs, root)
     sources = [SourceConfig(name=name, spec=name, root=str(root / get_spec(name).folder)) for name in specs]
     config = BuildConfig(tokenizer=tokenizer, batch_size=16, samples_per_shard=64, seed=seed,
-                         annotators=annotators or {},
+                         annotators=annotators or {}, dedup_images=dedup, dedup_sentences=dedup,
                          layout_args=quick_layout_args(specs) if layout_args is None else layout_args)
     return job.run(sources, str(out), config, beam_args, overwrite=True, device="cpu")
 

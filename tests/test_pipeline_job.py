@@ -65,7 +65,7 @@ def test_manifest_counts_equal_tar_contents(built):
 def test_nothing_is_substituted(built, bad_media):
     out, _ = built
     keys = set()
-    for path in sorted(out.glob("shard-*.tar")):
+    for path in sorted(out.glob("shard-*.tar.gz")):
         for s in wds.WebDataset(str(path), shardshuffle=False).decode():
             keys.update(s["meta.json"]["item_keys"])
     assert keys == {"astronaut.png", "chelsea.png", "coffee.png", "sub dir é/rocket.v2.jpg", "pan.mp4"}
@@ -77,8 +77,13 @@ def test_provenance_and_refusal_to_mix_builds(built, bad_media):
     prov = json.loads(meta[b"uvd"])
     assert prov["tokenizer"]["spec"] == "random:tiny" and prov["tokenizer"]["trained"] is False
     assert prov["build_config"]["seed"] == 0 and len(prov["tokenizer"]["sha256"]) == 64
-    with pytest.raises(FileExistsError, match="--overwrite"):
-        job.run(sources(bad_media), str(out), CONFIG)
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    assert job.run(sources(bad_media), str(out), CONFIG) == json.loads((out / "build_summary.json").read_text())
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before  # complete: nothing redone
+    with pytest.raises(FileExistsError, match="another build.*--overwrite"):
+        job.run(sources(bad_media), str(out), CONFIG.replace(seed=1))
+    job.run(sources(bad_media), str(out), CONFIG.replace(seed=1), overwrite=True)
+    assert json.loads(pq.read_schema(out / "manifest.parquet").metadata[b"uvd"])["build_config"]["seed"] == 1
 
 
 def test_rebuild_is_byte_identical(built, bad_media, tmp_path):

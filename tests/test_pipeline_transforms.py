@@ -7,8 +7,9 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from uvd.pipeline.config import BuildConfig, SourceConfig
-from uvd.pipeline.transforms import (DecodedFrames, ItemAccounting, ProbedItems, SentencePlans, SourceItems,
+from uvd.pipeline.transforms import (DecodedFrames, DedupedItems, ProbedItems, SentencePlans, SourceItems,
                                      TokenizedFrames, VisualSentences)
+from uvd.pipeline.writing import ItemAccounting, TokenShards
 
 CONFIG = BuildConfig(tokenizer="random:tiny", batch_size=4)
 
@@ -19,17 +20,21 @@ def sources(dirs):
 
 
 def front(p, srcs, config=CONFIG):
+    """The build up to decoded frames; rejects of every stage, the shard-attributed ones unwrapped."""
     items, list_rejects = p | "SourceItems" >> SourceItems(srcs, config)
     probed, probe_rejects = items | "ProbedItems" >> ProbedItems(srcs, config)
-    plans, plan_rejects = probed | "SentencePlans" >> SentencePlans(srcs, config)
-    frames, decode_rejects = (probed, plans) | "DecodedFrames" >> DecodedFrames(srcs, config)
-    rejects = (list_rejects, probe_rejects, plan_rejects, decode_rejects) | "Rejects" >> beam.Flatten()
-    return items, plans, frames, rejects
+    unique, duplicate_rejects = probed | "DedupedItems" >> DedupedItems()
+    plans, plan_rejects = unique | "SentencePlans" >> SentencePlans(srcs, config)
+    num_shards = p | "ShardCount" >> beam.Create([1])
+    frames, decode_rejects = (unique, plans, num_shards) | "DecodedFrames" >> DecodedFrames(srcs, config)
+    late = decode_rejects | "Unwrap" >> beam.Map(lambda shard_reject: shard_reject[1])
+    rejects = (list_rejects, probe_rejects, duplicate_rejects, plan_rejects, late) | "Rejects" >> beam.Flatten()
+    return items, plans, frames, rejects, num_shards
 
 
 def test_items_plans_frames_and_rejects(bad_media):
     with TestPipeline(runner=FnApiRunner()) as p:
-        items, plans, frames, rejects = front(p, sources(bad_media))
+        items, plans, frames, rejects, _ = front(p, sources(bad_media))
         # hidden files and non-media (README.txt) are not items; the rest are, broken ones included
         assert_that(items | beam.Map(lambda it: (it.source, it.key)), equal_to([
             ("images", k) for k in ("astronaut.png", "broken.png", "chelsea.png", "coffee.png",
@@ -47,20 +52,23 @@ def test_items_plans_frames_and_rejects(bad_media):
                               ("short.mp4", "plan", "video_too_short")]), label="Rejects")
 
 
-def test_tokenized_sentences_and_accounting(bad_media):
+def test_tokenized_sentences_shards_and_accounting(bad_media, tmp_path):
     with TestPipeline(runner=FnApiRunner()) as p:
-        items, plans, frames, rejects = front(p, sources(bad_media))
+        items, plans, frames, rejects, num_shards = front(p, sources(bad_media))
         tokens = frames | TokenizedFrames(CONFIG, device="cpu")
         assert_that(tokens | beam.Map(lambda kv: (kv[1].shape, str(kv[1].dtype))) | beam.Distinct(),
                     equal_to([((256,), "uint16")]), label="TokenShapes")
-        sentences, assemble_rejects = (plans, tokens) | VisualSentences()
+        sentences, assemble_rejects = (plans, tokens, num_shards) | VisualSentences()
         assert_that(sentences | beam.Map(lambda s: (s.meta.layout, s.tokens.shape)),
                     equal_to([("single_image", (1, 256))] * 4 + [("video", (16, 256))]), label="Sentences")
         # broken.png was planned but never decoded: rejected once (at decode), not again at assembly
         assert_that(assemble_rejects, equal_to([]), label="AssembleRejects")
-        all_rejects = (rejects, assemble_rejects) | "AllRejects" >> beam.Flatten()
-        nothing_skipped = p | "NoSkips" >> beam.Create([])
-        outcomes = (items, sentences, all_rejects, nothing_skipped) | ItemAccounting()
+        nothing = p | "Nothing" >> beam.Create([])
+        states = (sentences, nothing, num_shards, nothing) | TokenShards(str(tmp_path / "out"), CONFIG)
+        assert_that(states | beam.Map(lambda st: st.info.samples) | beam.combiners.Count.Globally(),
+                    equal_to([1]), label="OneShard")  # 5 planned sentences, 256 a shard
+        listed = items | "Keys" >> beam.Map(lambda it: (it.source, it.key))
+        outcomes = (listed, states, rejects, nothing) | ItemAccounting()
         assert_that(outcomes, equal_to([(("images", "written"), 4), (("images", "rejected"), 1),
                                         (("videos", "written"), 1), (("videos", "rejected"), 2)]),
                     label="Accounting")
@@ -79,7 +87,7 @@ def test_tokens_match_direct_encode(media_dirs):
     model = load_tokenizer("random:tiny")
     expected = model.encode(torch.from_numpy(frame[None]).permute(0, 3, 1, 2).float() / 255)[0].numpy()
     with TestPipeline(runner=FnApiRunner()) as p:
-        _, _, frames, _ = front(p, sources(media_dirs))
+        _, _, frames, _, _ = front(p, sources(media_dirs))
         tokens = frames | TokenizedFrames(CONFIG, device="cpu")
         chelsea = tokens | beam.Filter(lambda kv, k: kv[0][0] == k, k=sentence_key("images", "chelsea.png", 0))
         assert_that(chelsea | beam.Map(lambda kv: kv[1].astype(np.int64).tolist()), equal_to([expected.tolist()]))

@@ -61,3 +61,39 @@ def test_memory_limit_is_enforced(decoder):
     with pytest.raises(DecodeError) as err:
         decoder._call("huge.mp4", np.ones, 4 * 1024**3)  # 4 GiB of float64 > 2 GiB limit
     assert err.value.reason == "video_decoder_crashed"
+
+
+def test_decoder_dies_with_a_killed_parent(tmp_path):
+    """kill -9 of a build must not leave decoder processes (and their memory) behind."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = tmp_path / "parent.py"
+    script.write_text(
+        "import time\n"
+        "from uvd.pipeline.video_decoder import GuardedVideoDecoder, VideoGuard\n"
+        "if __name__ == '__main__':  # the decoder child is spawned: it imports this file again\n"
+        "    d = GuardedVideoDecoder(VideoGuard(timeout_s=60, memory_mb=2048))\n"
+        f"    d.open('v', {str(video('bikes.mp4'))!r})\n"
+        "    print(list(d._pool._processes)[0], flush=True)\n"
+        "    time.sleep(600)\n")
+    parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    child = int(parent.stdout.readline())
+    os.kill(child, 0)  # alive while its parent is
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            return
+        with open(f"/proc/{child}/stat") as f:
+            if f.read().split()[2] == "Z":  # a zombie: dead, waiting to be reaped by init
+                return
+        time.sleep(0.1)
+    os.kill(child, signal.SIGKILL)
+    raise AssertionError("the decoder child outlived its killed parent")

@@ -32,6 +32,7 @@ from uvd.pipeline.config import VIDEO_EXTENSIONS
 from uvd.pipeline.decode import DecodeError
 from uvd.pipeline.items import Item, Render, to_json
 from uvd.pipeline.readers.base import DecodeContext, Reader
+from uvd.pipeline.readers.files import open_video_file
 from uvd.pipeline.readers.video_annotations import frame_in_range
 
 CSV_COLUMNS = 8
@@ -112,17 +113,10 @@ class AvaDetectionReader(Reader):
             yield Item(source=self.source, key=video_id, paths=(videos[video_id],), annotation=to_json(annotation),
                        num_frames=len(times))
 
-    def _open(self, item: Item, ctx: DecodeContext) -> int:
-        path = item.paths[0]
-        try:
-            return ctx.video.open(path, path if storage.is_local(path) else storage.read_bytes(path))
-        except OSError as e:
-            raise DecodeError("unreadable_file", f"{path}: {e}") from e
-
     def probe(self, item: Item, ctx: DecodeContext) -> Item:
         """Map the keyframe times to frames of the file: they must all lie inside it."""
         path = item.paths[0]
-        count = self._open(item, ctx)
+        count = open_video_file(path, ctx)
         fps = ctx.video.fps(path)
         if not fps > 0:
             raise DecodeError("unreadable_video", f"{path}: frame rate {fps}")
@@ -141,7 +135,7 @@ class AvaDetectionReader(Reader):
         if item.get("frames") is None:
             item = self.probe(item, ctx)
         else:
-            self._open(item, ctx)
+            open_video_file(item.paths[0], ctx)
         video_frames = item.get("frames")
         for frame, _ in requests:
             frame_in_range(item, frame, len(video_frames))

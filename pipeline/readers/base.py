@@ -44,6 +44,7 @@ class Reader(ABC):
 
     name: ClassVar[str] = ""
     views: ClassVar[tuple[str, ...]] = ()  # the views ``render`` can make
+    stills: ClassVar[bool] = False  # items are still images held in ``paths``: hash them for dedup
     ARGS: ClassVar[Mapping[str, Any]] = {}  # accepted reader_args and their defaults
 
     def __init__(self, source: str, args: Mapping[str, Any] | None = None, split: str = "train"):
@@ -79,6 +80,24 @@ class Reader(ABC):
     @abstractmethod
     def render(self, item: Item, requests: list[tuple[int, str]], ctx: DecodeContext) -> dict[tuple[int, str], Render]:
         """Pictures of the requested (frame, view) pairs of ``item``, at any size."""
+
+    def content_hash(self, item: Item, ctx: DecodeContext) -> str | None:
+        """sha256 of the bytes that make a still item (all its files, in order), for exact dedup; None
+        for items that are not stills (videos, sequences), which are never deduplicated by content."""
+        if not self.stills:
+            return None
+        import hashlib
+
+        digest = hashlib.sha256()
+        for path in item.paths:
+            try:
+                data = storage.read_bytes(path)
+            except OSError as e:
+                raise DecodeError("unreadable_file", f"{path}: {e}") from e
+            if not data:
+                return None  # nothing to compare: decoding rejects the empty file for what it is
+            digest.update(hashlib.sha256(data).digest())
+        return digest.hexdigest()
 
     # --- helpers for subclasses ----------------------------------------------------------------
 

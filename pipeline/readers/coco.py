@@ -148,6 +148,7 @@ class CocoReader(Reader):
     """COCO annotation JSON + photo folder; views: the photo, its boxes, skeletons, or instance masks."""
 
     name = "coco"
+    stills = True
     views = ("image", "boxes", "keypoints", "segmentation")
     ARGS = {
         "annotation_files": ("annotations/instances_train2017.json",),  # relative to the root; one unit each

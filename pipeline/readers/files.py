@@ -27,10 +27,20 @@ def media_files(root: str, extensions: tuple[str, ...]) -> list[tuple[str, str]]
     return out
 
 
+def open_video_file(path: str, ctx: DecodeContext) -> int:
+    """Open a video in the guarded decoder (decord seeks in a local file itself; a remote one is
+    read into memory); returns its frame count."""
+    try:
+        return ctx.video.open(path, path if storage.is_local(path) else storage.read_bytes(path))
+    except OSError as e:
+        raise DecodeError("unreadable_file", f"{path}: {e}") from e
+
+
 class ImageFileReader(Reader):
     """Items are single image files; the one view is ``image``."""
 
     name = "image_files"
+    stills = True
     views = ("image",)
 
     def items(self, root: str, unit: str) -> Iterator[Item | Reject]:
@@ -54,20 +64,12 @@ class VideoFileReader(Reader):
         for key, path in media_files(unit, VIDEO_EXTENSIONS):
             yield Item(source=self.source, key=key, paths=(path,))
 
-    @staticmethod
-    def _open(item: Item, ctx: DecodeContext) -> int:
-        path = item.paths[0]
-        try:
-            return ctx.video.open(path, path if storage.is_local(path) else storage.read_bytes(path))
-        except OSError as e:
-            raise DecodeError("unreadable_file", f"{path}: {e}") from e
-
     def probe(self, item: Item, ctx: DecodeContext) -> Item:
-        return item.with_(num_frames=self._open(item, ctx))
+        return item.with_(num_frames=open_video_file(item.paths[0], ctx))
 
     def render(self, item, requests, ctx: DecodeContext) -> dict[tuple[int, str], Render]:
         self.check_views(requests, item)
-        self._open(item, ctx)
+        open_video_file(item.paths[0], ctx)
         frames = sorted({f for f, _ in requests})
         # The decoder child resizes while it decodes: full-size frames never cross the process boundary.
         clip = ctx.video.read_clip(item.paths[0], frames, ctx.image_size)

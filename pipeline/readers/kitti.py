@@ -24,6 +24,7 @@ class KittiStereoReader(Reader):
     """Items are (left, right) pairs; a file without its partner on the other side is rejected."""
 
     name = "kitti_stereo"
+    stills = True
     views = ("left", "right")
     ARGS = {"split": "training"}
 

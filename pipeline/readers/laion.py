@@ -107,8 +107,9 @@ class LaionReader(Reader):
                                   f"{tar_path}: {parquet_path} reports sample {key!r} downloaded, "
                                   f"but the tar has no image for it")
 
-    def render(self, item, requests, ctx: DecodeContext) -> dict[tuple[int, str], Render]:
-        self.check_views(requests, item)
+    @staticmethod
+    def _member(item: Item) -> tuple[bytes, str]:
+        """The image member's bytes (read by range, not the whole tar) and a name for messages."""
         tar_path, name, offset, size = item.paths[0], item.get("member"), item.get("offset"), item.get("size")
         where = f"{tar_path}[{name}]"
         try:
@@ -117,5 +118,15 @@ class LaionReader(Reader):
             raise DecodeError("unreadable_file", f"{where}: {e}") from e
         if len(data) != size:
             raise DecodeError("truncated_member", f"{where}: read {len(data)} of {size} bytes")
+        return data, where
+
+    def content_hash(self, item: Item, ctx: DecodeContext) -> str:
+        import hashlib
+
+        return hashlib.sha256(self._member(item)[0]).hexdigest()
+
+    def render(self, item, requests, ctx: DecodeContext) -> dict[tuple[int, str], Render]:
+        self.check_views(requests, item)
+        data, where = self._member(item)
         image = decode_image(data, max_pixels=ctx.max_pixels, name=where)
         return {(frame, view): Render(image) for frame, view in requests}

@@ -50,6 +50,7 @@ class PairedFilesReader(Reader):
     ``input_part`` replaced by ``target_part``."""
 
     name = "paired_folders"
+    stills = True
     views = PAIR_VIEWS
     ARGS = {"input_glob": "", "input_part": "", "target_part": ""}
 
@@ -90,6 +91,7 @@ class SideBySidePairsReader(Reader):
     """Each image matching ``glob`` is a pair side by side; ``input_half`` says which half is the input."""
 
     name = "side_by_side_pairs"
+    stills = True
     views = PAIR_VIEWS
     ARGS = {"glob": "", "input_half": "left"}
 
@@ -208,25 +210,39 @@ class ParquetPairsReader(Reader):
                                       ("file_size", len(data))))
                 row += 1
 
-    def render(self, item, requests, ctx: DecodeContext) -> dict[tuple[int, str], Render]:
+    def _row_images(self, item: Item, views: list[str]) -> dict[str, tuple[bytes, str]]:
+        """view -> (the row's image bytes for it, a name for messages), reading one row group."""
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        self.check_views(requests, item)
         path, row = item.paths[0], item.get("row")
-        views = sorted({v for _, v in requests})
         try:
             with pq.ParquetFile(_RangeFile(path, item.get("file_size"))) as parquet:
                 group = parquet.read_row_group(item.get("row_group"), columns=[self.columns[v] for v in views])
         except (OSError, pa.ArrowException) as e:
             raise DecodeError("unreadable_file", f"{path} row {row}: {e}") from e
-        images = {}
+        out = {}
         for view in views:
             column = self.columns[view]
             cell = group.column(column)[item.get("index")].as_py() or {}
             if not cell.get("bytes"):
                 raise DecodeError("missing_pair", f"{path} row {row}: no image bytes in {column}")
-            images[view] = decode_image(cell["bytes"], max_pixels=ctx.max_pixels, name=f"{path} row {row} {column}")
+            out[view] = (cell["bytes"], f"{path} row {row} {column}")
+        return out
+
+    def content_hash(self, item: Item, ctx: DecodeContext) -> str:
+        import hashlib
+
+        digest = hashlib.sha256()
+        for data, _ in self._row_images(item, list(self.views)).values():
+            digest.update(hashlib.sha256(data).digest())
+        return digest.hexdigest()
+
+    def render(self, item, requests, ctx: DecodeContext) -> dict[tuple[int, str], Render]:
+        self.check_views(requests, item)
+        views = sorted({v for _, v in requests})
+        images = {view: decode_image(data, max_pixels=ctx.max_pixels, name=where)
+                  for view, (data, where) in self._row_images(item, views).items()}
         return {(frame, view): Render(images[view]) for frame, view in requests}
 
 

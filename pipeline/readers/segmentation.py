@@ -51,6 +51,7 @@ class SegmentationMasksReader(Reader):
     """Image + label-map pairs; views: the photo, and its label map through the fixed palette."""
 
     name = "segmentation_masks"
+    stills = True
     views = ("image", "segmentation")
     ARGS = {
         "image_dir": "images/training",  # relative to the root (ADE20K's defaults)

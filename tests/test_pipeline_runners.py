@@ -1,0 +1,57 @@
+"""Right-fitting for real engines: only the tokenize step asks for an accelerator, and the CLI hands
+the options it does not know to Beam."""
+
+from __future__ import annotations
+
+import apache_beam as beam
+from apache_beam.options.pipeline_options import PipelineOptions
+from click.testing import CliRunner
+
+from fixtures.common import photo, write_image
+from uvd.pipeline import job, resume
+from uvd.pipeline.cli import main
+from uvd.pipeline.config import BuildConfig, SourceConfig
+
+ACCELERATOR = "beam:resources:accelerator:v1"
+
+
+def wave_graph(tmp_path, accelerator):
+    options = PipelineOptions([])
+    p = beam.Pipeline(options=options)  # built, never run
+    build = job.Run(sources=[SourceConfig("images", "images", str(tmp_path))], out_dir=str(tmp_path / "out"),
+                    config=BuildConfig(tokenizer="random:tiny"), options=options, record={}, tokens_per_image=256,
+                    accelerator=accelerator)
+    plan = resume.BuildPlan(planned_sentences=1, num_shards=1, shards_per_wave=1, wave_sentences=[1], mixture=None)
+    job.chain_wave(p, build, plan, 0)
+    proto = p.to_runner_api()
+    hinted = {}
+    for t in proto.components.transforms.values():
+        env = proto.components.environments.get(t.environment_id)
+        if env is not None and ACCELERATOR in env.resource_hints:
+            hinted[t.unique_name] = env.resource_hints[ACCELERATOR].decode()
+    return proto, hinted
+
+
+def test_only_the_tokenize_step_asks_for_an_accelerator(tmp_path):
+    proto, hinted = wave_graph(tmp_path, job.DEFAULT_ACCELERATOR)
+    assert "TokenizedFrames/EncodeWithVQGAN" in hinted
+    assert set(hinted.values()) == {"type:nvidia-l4;count:1;install-nvidia-driver"}
+    assert all(name.startswith("TokenizedFrames/") for name in hinted)  # decoding stays on CPU workers
+    names = {t.unique_name for t in proto.components.transforms.values()}
+    assert "DecodedFrames/Render" in names and "DecodedFrames/Render" not in hinted
+    _, none = wave_graph(tmp_path, None)
+    assert none == {}
+
+
+def test_unknown_options_go_to_beam(tmp_path):
+    for i in range(2):
+        write_image(tmp_path / "images" / f"p{i}.jpg", photo(i))
+    args = ["build", "--source", f"images:{tmp_path / 'images'}", "--out", str(tmp_path / "out"), "--tokenizer",
+            "random:tiny", "--no-progress", "--device", "cpu", "--runner=DirectRunner",
+            "--direct_running_mode=in_memory", "--direct_num_workers=1"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert "sentences" in result.output
+    from uvd.pipeline.shards import read_manifest
+
+    assert read_manifest(str(tmp_path / "out"))[1]["runner"] == "DirectRunner"  # Beam got --runner
