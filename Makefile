@@ -20,18 +20,26 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install -q -c constraints.txt -e '.[test]'
 	touch $(STAMP)
 
+# Build the sample with the bundled tokenizer, report on it, train the debug model long enough to
+# beat the validation tokens' unigram entropy, and decode a photo and a video sentence.
 demo: $(STAMP)
 	$(BIN)/uvd sample-data $(DEMO)/sample
 	$(BIN)/uvd build --source images:$(DEMO)/sample/images --source videos:$(DEMO)/sample/videos \
 	    --config infra/build/demo.toml --out $(DEMO)/shards --overwrite
-	$(BIN)/uvd train $(DEMO)/shards --model debug --steps 40 --seq-len 1024 --batch-size 2 --lr 3e-3 \
-	    --warmup-steps 5 --out $(DEMO)/checkpoint
+	$(BIN)/uvd stats $(DEMO)/shards --out $(DEMO)/stats
+	rm -rf $(DEMO)/checkpoint
+	$(BIN)/uvd train $(DEMO)/shards --model debug --steps 400 --seq-len 512 --batch-size 8 --lr 4e-3 \
+	    --warmup-steps 20 --val-fraction 0.1 --eval-every 100 --log-every 50 --out $(DEMO)/checkpoint
+	$(BIN)/uvd show $(DEMO)/shards --source images --index 17 --out $(DEMO)/photo.png
 	$(BIN)/uvd show $(DEMO)/shards --source videos --index 0 --out $(DEMO)/sentence.png
+	$(BIN)/uvd plan
 	@echo
 	@echo "demo outputs:"
 	@echo "  shards + manifest  $(DEMO)/shards"
+	@echo "  build report       $(DEMO)/stats.html"
 	@echo "  checkpoint         $(DEMO)/checkpoint"
-	@echo "  sentence PNG       $(DEMO)/sentence.png"
+	@echo "  photo sentence     $(DEMO)/photo.png"
+	@echo "  video sentence     $(DEMO)/sentence.png"
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

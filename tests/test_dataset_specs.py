@@ -81,6 +81,23 @@ def test_datasets_list_shows_every_spec_and_what_is_found(tmp_path):
     assert "363.00" in lines["coco_detection"]  # its UVDv1 tokens (millions)
 
 
+def test_datasets_show_explains_a_spec_and_renders_its_sentence(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    fixture_root_for(["coco_pose"], tmp_path)
+    png = tmp_path / "pose.png"
+    result = CliRunner().invoke(main, ["datasets", "show", "coco_pose", "--root", str(tmp_path), "--out", str(png)])
+    assert result.exit_code == 0, result.output
+    assert "coco_pose" in result.output and get_spec("coco_pose").layout in result.output
+    grid = np.asarray(Image.open(png).convert("RGB"))
+    assert grid.shape[0] >= 2 * 256 and grid.shape[1] >= 4 * 256  # [x, y] x 8 pairs: a 4-wide grid of 256-px images
+    assert grid.std() > 10  # real pixels, not a blank canvas
+    missing = CliRunner().invoke(main, ["datasets", "show", "coco_pose", "--root", str(tmp_path / "nowhere"),
+                                        "--out", str(tmp_path / "x.png")])
+    assert missing.exit_code != 0 and "nowhere" in missing.output
+
+
 def test_models_are_required_clearly(tmp_path):
     from uvd.pipeline import job
     from uvd.pipeline.annotators import AnnotatorMissing

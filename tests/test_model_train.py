@@ -139,15 +139,28 @@ def test_resume_is_refused_for_another_model_or_tokenizer(data, tmp_path):
     assert train(config(data, tmp_path / "run", steps=4, resume=True, allow_tokenizer_mismatch=True)).final_step == 4
 
 
-def test_ddp_over_two_processes_matches_one_process(data, tmp_path):
-    """torchrun, gloo on CPU: 2 ranks x 2 rows see the same rows per step as 1 process x 4 rows."""
-    single = train(config(data, tmp_path / "single", batch_size=4, steps=4))
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", "29517",
+@pytest.mark.parametrize("mode,port", [("ddp", 29517), ("fsdp", 29519)])
+def test_distributed_over_two_processes_matches_one_process(data, tmp_path, mode, port):
+    """torchrun, gloo on CPU: 2 ranks x 2 rows see the same rows per step as 1 process x 4 rows,
+    with replicated (DDP) or sharded (FSDP2) parameters; its step-4 checkpoint resumes in 1 process."""
+    single = train(config(data, tmp_path / "single", batch_size=4, steps=6))
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", str(port),
            "-m", "uvd.pipeline.cli", "train", str(data), "--model", "debug", "--seq-len", "64", "--batch-size", "2",
-           "--steps", "4", "--lr", "3e-3", "--warmup-steps", "2", "--seed", "1", "--device", "cpu",
-           "--distributed", "ddp", "--out", str(tmp_path / "ddp")]
+           "--steps", "6", "--lr", "3e-3", "--end-lr", "3e-4", "--warmup-steps", "2", "--seed", "1",
+           "--device", "cpu", "--checkpoint-every", "2", "--distributed", mode, "--out", str(tmp_path / mode)]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300,
                           env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert done.returncode == 0, done.stdout + done.stderr
-    ddp = logged_losses(tmp_path / "ddp")
-    assert np.allclose([ddp[s] for s in range(1, 5)], single.losses, rtol=1e-5, atol=1e-6)
+    losses = logged_losses(tmp_path / mode)
+    assert np.allclose([losses[s] for s in range(1, 7)], single.losses, rtol=1e-5, atol=1e-6)
+
+    (tmp_path / mode / "latest").write_text("step-00000004")  # world size 2 -> 1 from step 4
+    resumed = train(config(data, tmp_path / mode, batch_size=4, steps=6, resume=True))
+    assert np.allclose(resumed.losses, single.losses[4:], rtol=1e-5, atol=1e-6)
+
+
+def test_compiled_model_trains_like_the_eager_one(data, tmp_path):
+    """--compile (inductor; on CPU it needs a C++ compiler, which CI images have) changes kernels, not math."""
+    eager = train(config(data, tmp_path / "eager", steps=3))
+    compiled = train(config(data, tmp_path / "compiled", steps=3, compile=True))
+    assert np.allclose(compiled.losses, eager.losses, rtol=1e-4, atol=1e-5)

@@ -55,3 +55,16 @@ def test_unknown_options_go_to_beam(tmp_path):
     from uvd.pipeline.shards import read_manifest
 
     assert read_manifest(str(tmp_path / "out"))[1]["runner"] == "DirectRunner"  # Beam got --runner
+
+
+def test_shipped_build_configs_load():
+    """The configs `make demo` and the runner recipes pass to `uvd build` must stay valid."""
+    from pathlib import Path
+
+    from uvd.pipeline.config import load_build_config
+
+    root = Path(__file__).resolve().parents[1] / "infra"
+    configs = sorted(root.rglob("*.toml"))
+    assert {p.name for p in configs} >= {"demo.toml", "build.toml"}
+    for path in configs:
+        assert isinstance(load_build_config(path), BuildConfig), path
