@@ -30,7 +30,7 @@ demo: $(STAMP)
 	rm -rf $(DEMO)/checkpoint
 	$(BIN)/uvd train $(DEMO)/shards --model debug --steps 400 --seq-len 512 --batch-size 8 --lr 4e-3 \
 	    --warmup-steps 20 --val-fraction 0.1 --eval-every 100 --log-every 50 --out $(DEMO)/checkpoint
-	$(BIN)/uvd show $(DEMO)/shards --source images --index 17 --out $(DEMO)/photo.png
+	$(BIN)/uvd show $(DEMO)/shards --source images --index 11 --out $(DEMO)/photo.png
 	$(BIN)/uvd show $(DEMO)/shards --source videos --index 0 --out $(DEMO)/sentence.png
 	$(BIN)/uvd plan
 	@echo

@@ -33,11 +33,12 @@ class VQGANModelHandler(ModelHandler[np.ndarray, np.ndarray, Any]):
     pickles small.
     """
 
-    def __init__(self, tokenizer: str, *, batch_size: int, device: str = "auto"):
+    def __init__(self, tokenizer: str, *, batch_size: int, device: str = "auto", compile: bool = False):
         super().__init__(min_batch_size=1, max_batch_size=batch_size)
         self._batch_size = batch_size
         self._tokenizer = tokenizer
         self._device = device
+        self._compile = compile  # batches are padded to batch_size, so it compiles one shape
 
     def load_model(self):
         import torch
@@ -47,7 +48,7 @@ class VQGANModelHandler(ModelHandler[np.ndarray, np.ndarray, Any]):
         device = self._device
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
-        return load_tokenizer(self._tokenizer, device=device)
+        return load_tokenizer(self._tokenizer, device=device, compile=self._compile)
 
     def run_inference(self, batch: Sequence[np.ndarray], model, inference_args=None) -> list[np.ndarray]:
         import torch

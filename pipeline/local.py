@@ -102,7 +102,8 @@ def tokenize(frames: np.ndarray, config: BuildConfig, device: str = "cpu") -> np
     """uint16 (N, tokens_per_image), batched exactly as the build batches (fixed batch shape)."""
     from uvd.pipeline.inference import VQGANModelHandler
 
-    handler = VQGANModelHandler(config.tokenizer, batch_size=config.batch_size, device=device)
+    handler = VQGANModelHandler(config.tokenizer, batch_size=config.batch_size, device=device,
+                                compile=config.compile_tokenizer)
     model = handler.load_model()
     out = []
     for start in range(0, len(frames), config.batch_size):

@@ -317,7 +317,7 @@ class TokenizedFrames(beam.PTransform):
 
     def expand(self, frames):
         handler = KeyedModelHandler(VQGANModelHandler(self.config.tokenizer, batch_size=self.config.batch_size,
-                                                      device=self.device))
+                                                      device=self.device, compile=self.config.compile_tokenizer))
         encode = RunInference(handler)
         if self.accelerator:
             encode = encode.with_resource_hints(accelerator=self.accelerator)

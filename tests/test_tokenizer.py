@@ -110,6 +110,20 @@ def test_encode_is_deterministic_and_seeded(tiny):
     assert not tiny.training
 
 
+def test_inference_paths_agree_with_the_training_forward():
+    """In-place SiLU (no autograd) and the compiled path change speed, not results: the same codes as
+    the out-of-place, autograd-enabled training forward, and the same pixels back."""
+    model = load_tokenizer("bundled")
+    x = images(2, seed=3)
+    with torch.enable_grad():
+        reference = model(x).indices.reshape(2, -1)  # training forward: out-of-place SiLU
+    eager = model.encode(x)
+    assert torch.equal(eager, reference)
+    compiled = load_tokenizer("bundled", compile=True)
+    assert torch.equal(compiled.encode(x), eager)
+    assert torch.allclose(compiled.decode_code(eager), model.decode_code(eager), atol=1e-4)
+
+
 def test_bad_specs():
     with pytest.raises(ValueError, match="known configs"):
         load_tokenizer("random:nope")

@@ -86,13 +86,15 @@ def save_tokenizer(model: VQGAN, directory: str | os.PathLike, *, trained: bool,
     return directory
 
 
-def load_tokenizer(spec: str, *, device: str | torch.device = "cpu", yaml_path: str | None = None) -> VQGAN:
+def load_tokenizer(spec: str, *, device: str | torch.device = "cpu", yaml_path: str | None = None,
+                   compile: bool = False) -> VQGAN:
     """A VQGAN in eval mode on ``device`` (channels_last), with ``model.info`` set.
 
     ``spec``: ``bundled`` (the small trained tokenizer shipped with uvd, the default),
     ``random:<config>[:<seed>]`` (seed defaults to 0), a uvd checkpoint directory, an
     LVM / open-muse directory, or a taming ``.ckpt`` (its YAML is found beside it, or given as
     ``yaml_path``). Problems with a checkpoint raise a one-line ``CheckpointError``.
+    ``compile``: see ``VQGAN.compile_for_inference``.
     """
     spec = str(spec)
     path = BUNDLED_DIR if spec == BUNDLED else Path(spec)
@@ -107,7 +109,8 @@ def load_tokenizer(spec: str, *, device: str | torch.device = "cpu", yaml_path: 
     else:
         model, info = _model_from_directory(spec, path)
     model.info = info
-    return model.to(device=device, memory_format=torch.channels_last).eval()
+    model = model.to(device=device, memory_format=torch.channels_last).eval()
+    return model.compile_for_inference() if compile else model
 
 
 def _random_model(spec: str) -> tuple[VQGAN, TokenizerInfo]:

@@ -40,8 +40,10 @@ def _group_norm(channels: int) -> nn.GroupNorm:
 
 
 def _swish(x: torch.Tensor) -> torch.Tensor:
-    # SiLU = x * sigmoid(x); the fused kernel makes one pass over memory instead of two.
-    return torch.nn.functional.silu(x)
+    # SiLU = x * sigmoid(x); the fused kernel makes one pass over memory instead of two. Every call
+    # site passes a fresh norm output, so without autograd it may be overwritten: no new buffer,
+    # half the memory traffic (SiLU and GroupNorm are about half of CPU encode time).
+    return torch.nn.functional.silu(x, inplace=not torch.is_grad_enabled())
 
 
 class ResnetBlock(nn.Module):
