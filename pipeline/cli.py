@@ -174,15 +174,13 @@ def _print_mixture(mixture: dict) -> None:
 
 def _print_rejects(out_dir: str, limit: int = 10) -> None:
     """Name the first rejected files and why; the full list is in rejects.parquet."""
-    import io
-
-    import pyarrow.parquet as pq
     from apache_beam.io.filesystems import FileSystems
 
     from uvd.pipeline.format import REJECTS_NAME
+    from uvd.pipeline.storage import parquet_from_bytes
 
     with FileSystems.open(FileSystems.join(out_dir, REJECTS_NAME)) as f:
-        rows = pq.read_table(io.BytesIO(f.read())).to_pylist()
+        rows = parquet_from_bytes(f.read()).to_pylist()
     if rows:
         click.echo(f"\nRejected inputs ({len(rows)}):")
     for r in rows[:limit]:

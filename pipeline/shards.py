@@ -223,11 +223,11 @@ def rejects_table(rejects: Iterable[Reject]) -> pa.Table:
 
 def read_manifest(out_dir: str) -> tuple[pa.Table, dict]:
     """The manifest table of a build and its provenance dict."""
-    from uvd.pipeline.storage import ensure_filesystem_options
+    from uvd.pipeline.storage import ensure_filesystem_options, parquet_from_bytes
 
     ensure_filesystem_options()
     with FileSystems.open(FileSystems.join(out_dir, MANIFEST_NAME),
                           compression_type=CompressionTypes.UNCOMPRESSED) as f:
-        table = pq.read_table(io.BytesIO(f.read()))
+        table = parquet_from_bytes(f.read())
     meta = table.schema.metadata or {}
     return table, json.loads(meta.get(b"uvd", b"{}"))

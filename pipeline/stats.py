@@ -69,11 +69,9 @@ def collect(build_dir: str, *, psnr_per_shard: int = 1) -> dict:
 
 
 def _rejects_by_reason(build_dir: str) -> dict[str, int]:
-    import pyarrow.parquet as pq
-
     from uvd.pipeline import storage
 
-    rows = pq.read_table(io.BytesIO(storage.read_bytes(storage.join(build_dir, REJECTS_NAME)))).to_pylist()
+    rows = storage.parquet_from_bytes(storage.read_bytes(storage.join(build_dir, REJECTS_NAME))).to_pylist()
     counts: dict[str, int] = defaultdict(int)
     for r in rows:
         counts[r["reason"]] += 1

@@ -94,3 +94,16 @@ def register_webdataset_schemes(schemes: tuple[str, ...] = ("s3",)) -> None:
     ensure_filesystem_options()
     for scheme in schemes:
         gopen.gopen_schemes[scheme] = open_with_filesystems
+
+
+def parquet_from_bytes(data: bytes, columns: list[str] | None = None):
+    """A parquet file's bytes -> pyarrow Table, read synchronously on the calling thread.
+
+    pyarrow's default pre-buffering hands the Python-owned buffer to its I/O threads; when such a
+    thread drops the last reference while the interpreter exits, it takes the GIL during
+    finalization and the process aborts (std::terminate, exit -6) after all work is done.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    return pq.read_table(pa.BufferReader(data), columns=columns, pre_buffer=False, use_threads=False)

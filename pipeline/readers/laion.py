@@ -89,13 +89,12 @@ class LaionReader(Reader):
     def _cross_check(self, tar_path: str, shard: str, members: dict) -> Iterator[Reject]:
         """Rejects for samples the shard's parquet reports downloaded that the tar lacks."""
         import pyarrow as pa
-        import pyarrow.parquet as pq
 
         parquet_path = tar_path[:-len(".tar")] + ".parquet"
         if not storage.exists(parquet_path):
             return
         try:
-            table = pq.read_table(pa.BufferReader(storage.read_bytes(parquet_path)), columns=["key", "status"])
+            table = storage.parquet_from_bytes(storage.read_bytes(parquet_path), columns=["key", "status"])
         except (OSError, pa.ArrowException, KeyError) as e:
             yield self.reject(f"{shard}.parquet", "unreadable_annotation",
                               f"{parquet_path}: no readable key and status columns ({e}); {tar_path} "
