@@ -3,7 +3,7 @@
 import apache_beam as beam
 import numpy as np
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
-from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline  # (not a pytest class)
 from apache_beam.testing.util import assert_that, equal_to
 
 from uvd.pipeline.config import BuildConfig, SourceConfig
@@ -33,7 +33,7 @@ def front(p, srcs, config=CONFIG):
 
 
 def test_items_plans_frames_and_rejects(bad_media):
-    with TestPipeline(runner=FnApiRunner()) as p:
+    with BeamTestPipeline(runner=FnApiRunner()) as p:
         items, plans, frames, rejects, _ = front(p, sources(bad_media))
         # hidden files and non-media (README.txt) are not items; the rest are, broken ones included
         assert_that(items | beam.Map(lambda it: (it.source, it.key)), equal_to([
@@ -53,7 +53,7 @@ def test_items_plans_frames_and_rejects(bad_media):
 
 
 def test_tokenized_sentences_shards_and_accounting(bad_media, tmp_path):
-    with TestPipeline(runner=FnApiRunner()) as p:
+    with BeamTestPipeline(runner=FnApiRunner()) as p:
         items, plans, frames, rejects, num_shards = front(p, sources(bad_media))
         tokens = frames | TokenizedFrames(CONFIG, device="cpu")
         assert_that(tokens | beam.Map(lambda kv: (kv[1].shape, str(kv[1].dtype))) | beam.Distinct(),
@@ -86,7 +86,7 @@ def test_tokens_match_direct_encode(media_dirs):
     frame = decode.resize_frame(decode.decode_image(path.read_bytes(), max_pixels=10**8, name="c"), 256)
     model = load_tokenizer("random:tiny")
     expected = model.encode(torch.from_numpy(frame[None]).permute(0, 3, 1, 2).float() / 255)[0].numpy()
-    with TestPipeline(runner=FnApiRunner()) as p:
+    with BeamTestPipeline(runner=FnApiRunner()) as p:
         _, _, frames, _, _ = front(p, sources(media_dirs))
         tokens = frames | TokenizedFrames(CONFIG, device="cpu")
         chelsea = tokens | beam.Filter(lambda kv, k: kv[0][0] == k, k=sentence_key("images", "chelsea.png", 0))
