@@ -25,11 +25,10 @@ import time
 import numpy as np
 import torch
 
+from uvd.pipeline.estimate import bf16_peak_tflops
 from uvd.tokenizer import load_tokenizer, modules
 from uvd.tokenizer.config import CONFIGS
 
-# bf16 dense peak of common cards, TFLOP/s (vendor datasheets, without sparsity).
-BF16_PEAK_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0, "L4": 121.0}
 
 
 def photos(n: int, size: int) -> torch.Tensor:
@@ -179,8 +178,7 @@ def main() -> None:
     lvm = flops_per_image("lvm")
     peak = None
     if device.type == "cuda":
-        name = torch.cuda.get_device_name()
-        peak = next((v for k, v in BF16_PEAK_TFLOPS.items() if k in name), None)
+        peak = bf16_peak_tflops(torch.cuda.get_device_name())
 
     paths = {"eager": model}
     if args.compile:

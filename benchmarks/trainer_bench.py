@@ -24,9 +24,8 @@ import torch.nn.functional as F
 
 from uvd.model.hf import hf_config
 from uvd.model.llama import NUM_CODES, Llama, get_config
+from uvd.pipeline.estimate import bf16_peak_tflops
 
-# bf16 dense peak of common cards, TFLOP/s (vendor datasheets, without sparsity).
-BF16_PEAK_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0, "L4": 121.0}
 
 
 def hf_twin(model: Llama):
@@ -122,8 +121,7 @@ def main() -> None:
     args.batch_size = args.batch_size or (8 if gpu else 1)
     peak = args.peak_tflops
     if peak is None and gpu:
-        name = torch.cuda.get_device_name()
-        peak = next((v for k, v in BF16_PEAK_TFLOPS.items() if k in name), None)
+        peak = bf16_peak_tflops(torch.cuda.get_device_name())
 
     rows = []
     for name in args.configs.split(","):

@@ -11,13 +11,22 @@ Prices are list prices (on-demand, us-central1, as dated in PRICES); pass your o
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass, replace
 
 from uvd.dataset_specs import uvdv1_rows
 
 TOKENS_PER_IMAGE = 256
 LVM_ENCODER_GFLOPS = 138.0  # per 256x256 image (the issue's anchor; benchmarks/tokenizer_bench.py counts ours)
-BF16_PEAK_TFLOPS = {"nvidia-l4": 121.0, "nvidia-a100": 312.0, "nvidia-h100": 989.0}
+# Dense bf16 peak (vendor datasheets, no sparsity), TFLOP/s, by Beam accelerator name.
+BF16_PEAK_TFLOPS = {"nvidia-l4": 121.0, "nvidia-a100": 312.0, "nvidia-h100": 989.0, "nvidia-h200": 989.0}
+
+
+def bf16_peak_tflops(device_name: str) -> float | None:
+    """The peak of a CUDA device by its ``torch.cuda.get_device_name()`` (e.g. "NVIDIA H100 80GB
+    HBM3"), matched on whole name parts so that an L40S is not taken for an L4; None if unknown."""
+    parts = set(re.split(r"[\s\-_]+", device_name.lower()))
+    return next((peak for gpu, peak in BF16_PEAK_TFLOPS.items() if gpu.removeprefix("nvidia-") in parts), None)
 
 
 @dataclass(frozen=True)

@@ -82,3 +82,11 @@ def test_plan_command(tmp_path):
         assert runner in result.output
     result = CliRunner().invoke(main, ["plan", "--json", "--gpu", "nvidia-a100"])
     assert json.loads(result.output)["assumptions"]["gpu"] == "nvidia-a100"
+
+
+def test_gpu_peak_is_found_by_device_name():
+    from uvd.pipeline.estimate import bf16_peak_tflops
+
+    assert bf16_peak_tflops("NVIDIA H100 80GB HBM3") == bf16_peak_tflops("NVIDIA H200") == 989.0
+    assert bf16_peak_tflops("NVIDIA A100-SXM4-80GB") == 312.0 and bf16_peak_tflops("NVIDIA L4") == 121.0
+    assert bf16_peak_tflops("NVIDIA L40S") is None  # not an L4
