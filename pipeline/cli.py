@@ -174,13 +174,10 @@ def _print_mixture(mixture: dict) -> None:
 
 def _print_rejects(out_dir: str, limit: int = 10) -> None:
     """Name the first rejected files and why; the full list is in rejects.parquet."""
-    from apache_beam.io.filesystems import FileSystems
-
+    from uvd.pipeline import storage
     from uvd.pipeline.format import REJECTS_NAME
-    from uvd.pipeline.storage import parquet_from_bytes
 
-    with FileSystems.open(FileSystems.join(out_dir, REJECTS_NAME)) as f:
-        rows = parquet_from_bytes(f.read()).to_pylist()
+    rows = storage.parquet_from_bytes(storage.read_bytes(storage.join(out_dir, REJECTS_NAME))).to_pylist()
     if rows:
         click.echo(f"\nRejected inputs ({len(rows)}):")
     for r in rows[:limit]:

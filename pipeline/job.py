@@ -19,7 +19,7 @@ import uvd
 from uvd.pipeline.config import BuildConfig, SourceConfig
 from uvd.pipeline.format import FORMAT_VERSION, MANIFEST_NAME, REJECTS_NAME, SUMMARY_NAME
 from uvd.pipeline.mixture import MixedPlans, mixture_weights, target_shares
-from uvd.pipeline import resume
+from uvd.pipeline import resume, storage
 from uvd.pipeline.progress import ProgressWatcher
 from uvd.pipeline.shards import BUILD_MARKER, SHARD_PREFIX, atomic_write, clear_build_state, tmp_dir_for
 from uvd.pipeline.transforms import (DecodedFrames, DedupedItems, ProbedItems, SentencePlans, SourceItems,
@@ -128,22 +128,20 @@ def prepare_output(out_dir: str, record: dict, *, overwrite: bool) -> bool:
     ours = fingerprint(record)
     if overwrite:
         patterns = [f"{SHARD_PREFIX}*", MANIFEST_NAME, REJECTS_NAME, SUMMARY_NAME, BUILD_MARKER]
-        old = [m.path for pattern in patterns
-               for m in FileSystems.match([FileSystems.join(out_dir, pattern)])[0].metadata_list]
+        old = [path for pattern in patterns for path in storage.match(FileSystems.join(out_dir, pattern))]
         if old:
             FileSystems.delete(old)
         clear_build_state(out_dir)
     elif FileSystems.exists(marker):
-        with FileSystems.open(marker) as f:
-            theirs = json.loads(f.read()).get("fingerprint")
+        theirs = json.loads(storage.read_bytes(marker)).get("fingerprint")
         if theirs != ours:
             raise FileExistsError(f"{out_dir} holds another build (different sources, config, tokenizer or uvd "
                                   f"version); pass --overwrite to replace it")
         if FileSystems.exists(manifest):
             return True
-    elif FileSystems.exists(manifest) or FileSystems.match([FileSystems.join(out_dir, f"{SHARD_PREFIX}*")])[0].metadata_list:
+    elif FileSystems.exists(manifest) or storage.match(FileSystems.join(out_dir, f"{SHARD_PREFIX}*")):
         raise FileExistsError(f"{out_dir} already holds shards of an unknown build; pass --overwrite to replace them")
-    if FileSystems.get_scheme(out_dir) is None:  # object stores have no directories
+    if storage.is_local(out_dir):  # object stores have no directories
         os.makedirs(out_dir, exist_ok=True)
     if not FileSystems.exists(marker):
         body = json.dumps({"fingerprint": ours, "provenance": {k: v for k, v in record.items() if k != "runner"}},
@@ -284,5 +282,4 @@ def records_phase(build: Run, plan: resume.BuildPlan) -> None:
 
 
 def read_summary(out_dir: str) -> dict:
-    with FileSystems.open(FileSystems.join(out_dir, SUMMARY_NAME)) as f:
-        return json.loads(f.read())
+    return json.loads(storage.read_bytes(FileSystems.join(out_dir, SUMMARY_NAME)))

@@ -22,9 +22,9 @@ import gzip
 import json
 from dataclasses import dataclass
 
-from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
+from uvd.pipeline import storage
 from uvd.pipeline.format import SentenceMeta
 from uvd.pipeline.items import Item
 from uvd.pipeline.rejects import Reject
@@ -99,22 +99,19 @@ def write_jsonl(path: str, records, tmp_dir: str | None) -> None:
 
 
 def read_jsonl(path: str) -> list:
-    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
-        return [json.loads(line) for line in gzip.decompress(f.read()).decode("utf-8").splitlines() if line]
+    return [json.loads(line) for line in gzip.decompress(storage.read_bytes(path)).decode("utf-8").splitlines() if line]
 
 
 def parts(out_dir: str, name: str) -> list[str]:
     """The committed part files of a sharded record set (``name-*.jsonl.gz``)."""
-    found = FileSystems.match([state_path(out_dir, f"{name}-*.jsonl.gz")])[0].metadata_list
-    return sorted(m.path for m in found)
+    return storage.match(state_path(out_dir, f"{name}-*.jsonl.gz"))
 
 
 def read_plan(out_dir: str) -> BuildPlan | None:
     path = state_path(out_dir, PLAN)
-    if not FileSystems.exists(path):
+    if not storage.exists(path):
         return None
-    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
-        return BuildPlan(**json.loads(f.read()))
+    return BuildPlan(**json.loads(storage.read_bytes(path)))
 
 
 def write_plan(out_dir: str, plan: BuildPlan) -> None:
@@ -123,7 +120,7 @@ def write_plan(out_dir: str, plan: BuildPlan) -> None:
 
 
 def wave_done(out_dir: str, wave: int) -> bool:
-    return FileSystems.exists(wave_file(out_dir, wave, "done"))
+    return storage.exists(wave_file(out_dir, wave, "done"))
 
 
 def read_wave_states(path: str) -> list[ShardState]:

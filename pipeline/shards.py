@@ -30,6 +30,7 @@ import webdataset as wds
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
+from uvd.pipeline import storage
 from uvd.pipeline.format import MANIFEST_NAME, VisualSentence, encode_sample
 from uvd.pipeline.rejects import Reject
 
@@ -134,7 +135,7 @@ def shard_bytes(sentences: Iterable[VisualSentence], compression: str = "gzip") 
 def tmp_dir_for(out_dir: str) -> str | None:
     """Where local writes are staged before their rename: a hidden sibling of the output directory
     (same file system, not under the output prefix). Object stores need none."""
-    if FileSystems.get_scheme(out_dir) is not None:
+    if not storage.is_local(out_dir):
         return None
     parent, name = posixpath.split(out_dir.rstrip("/"))
     return posixpath.join(parent, f".{name}.uvd-tmp")
@@ -142,7 +143,7 @@ def tmp_dir_for(out_dir: str) -> str | None:
 
 def atomic_write(path: str, data: bytes, tmp_dir: str | None = None) -> None:
     """Make ``path`` hold ``data``, never visibly half-written."""
-    if FileSystems.get_scheme(path) is not None:  # s3://, gs://: the object appears when the upload completes
+    if not storage.is_local(path):  # s3://, gs://: the object appears when the upload completes
         with FileSystems.create(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
             f.write(data)
         return
@@ -181,15 +182,15 @@ def clear_build_state(out_dir: str) -> None:
     import os
     import shutil
 
-    if FileSystems.get_scheme(out_dir) is None:
+    if storage.is_local(out_dir):
         shutil.rmtree(FileSystems.join(out_dir, STATE_DIR), ignore_errors=True)
         tmp = tmp_dir_for(out_dir)
         if tmp and os.path.isdir(tmp):
             shutil.rmtree(tmp, ignore_errors=True)
         return
-    found = FileSystems.match([FileSystems.join(out_dir, STATE_DIR, "**")])[0].metadata_list
+    found = storage.match(FileSystems.join(out_dir, STATE_DIR, "**"))
     if found:
-        FileSystems.delete([m.path for m in found])
+        FileSystems.delete(found)
 
 
 # --- manifest and rejects ---------------------------------------------------------------------------
@@ -223,11 +224,7 @@ def rejects_table(rejects: Iterable[Reject]) -> pa.Table:
 
 def read_manifest(out_dir: str) -> tuple[pa.Table, dict]:
     """The manifest table of a build and its provenance dict."""
-    from uvd.pipeline.storage import ensure_filesystem_options, parquet_from_bytes
-
-    ensure_filesystem_options()
-    with FileSystems.open(FileSystems.join(out_dir, MANIFEST_NAME),
-                          compression_type=CompressionTypes.UNCOMPRESSED) as f:
-        table = parquet_from_bytes(f.read())
+    storage.ensure_filesystem_options()
+    table = storage.parquet_from_bytes(storage.read_bytes(FileSystems.join(out_dir, MANIFEST_NAME)))
     meta = table.schema.metadata or {}
     return table, json.loads(meta.get(b"uvd", b"{}"))
