@@ -17,6 +17,7 @@ from PIL import Image
 
 from uvd.pipeline.decode import resize_frame
 from uvd.tokenizer import load_tokenizer
+from uvd.tokenizer.losses import psnr
 
 PHOTOS = ("chelsea", "coffee", "rocket", "astronaut", "motorcycle_left")  # held out: the first three
 
@@ -44,8 +45,7 @@ def main() -> None:
     frames = inputs()
     x = torch.from_numpy(np.stack(list(frames.values()))).permute(0, 3, 1, 2).float() / 255
     y = model.decode_code(model.encode(x))
-    psnr = (-10 * torch.log10(((y - x) ** 2).mean(dim=(1, 2, 3)))).tolist()
-    print(json.dumps({name: round(p, 2) for name, p in zip(frames, psnr)}))
+    print(json.dumps({name: round(p, 2) for name, p in zip(frames, psnr(y, x).tolist())}))
 
     def row(t: torch.Tensor) -> np.ndarray:
         tiles = [Image.fromarray((im.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8))

@@ -49,18 +49,18 @@ def collect(build_dir: str, *, psnr_per_shard: int = 1) -> dict:
             if i < psnr_per_shard:
                 samples.append(sentence)
     rejects = _rejects_by_reason(build_dir)
+    shard_bytes = [int(b) for b in table.column("bytes").to_pylist()]
     probs = token_counts[token_counts > 0] / max(1, token_counts.sum())
     return {
         "build": build_dir,
         "tokenizer": provenance.get("tokenizer", {}),
         "per_source": dict(sorted(per_source.items())),
         "totals": {"shards": len(reader.shards), "sentences": reader.num_samples, "tokens": reader.num_tokens,
-                   "bytes": int(sum(table.column("bytes").to_pylist())),
-                   "bytes_per_token": sum(table.column("bytes").to_pylist()) / max(1, reader.num_tokens)},
+                   "bytes": sum(shard_bytes), "bytes_per_token": sum(shard_bytes) / max(1, reader.num_tokens)},
         "rejects_by_reason": rejects,
         "dedup": summary.get("dedup", {}),
         "items": summary.get("items", {}),
-        "shard_bytes": [int(b) for b in table.column("bytes").to_pylist()],
+        "shard_bytes": shard_bytes,
         "token_histogram": token_counts.tolist(),
         "codes_used": int((token_counts > 0).sum()),
         "token_entropy_bits": float(-(probs * np.log2(probs)).sum()) if len(probs) else 0.0,
