@@ -29,7 +29,6 @@ _OPEN: dict = {}  # the child's one open video: {"name": ..., "reader": ...}
 def _init_child(memory_mb: int, parent: int) -> None:
     """Cap the child's address space, and make it die with its parent: a build killed with
     ``kill -9`` must not leave decoders (and the memory they hold) behind."""
-    import os
     import resource
     import signal
     import sys
@@ -39,13 +38,16 @@ def _init_child(memory_mb: int, parent: int) -> None:
     if memory_mb > 0:
         limit = memory_mb * 1024 * 1024
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-    if sys.platform.startswith("linux"):
+    linux = sys.platform.startswith("linux")
+    if linux:
         import ctypes
 
         PR_SET_PDEATHSIG = 1
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != parent:  # the parent died before the line above took effect
         os._exit(1)
+    if linux:
+        return
 
     def watch() -> None:  # elsewhere (no prctl), notice the parent's death by being re-parented
         while os.getppid() == parent:
