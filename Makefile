@@ -68,10 +68,10 @@ TOKENIZER_ARGS := --config bundled --steps 1400 --batch-size 8 --crop 128 --fram
 tokenizer: $(STAMP)
 	rm -rf $(TOKENIZER_WORK)
 	$(BIN)/uvd sample-data $(TOKENIZER_WORK)/sample
-	$(BIN)/python -m uvd.tokenizer.cli train $(TOKENIZER_ARGS) \
+	$(BIN)/uvd tokenizer train $(TOKENIZER_ARGS) \
 	    --images $(TOKENIZER_WORK)/sample/images --videos $(TOKENIZER_WORK)/sample/videos \
 	    --out tokenizer/weights/bundled --work-dir $(TOKENIZER_WORK)/checkpoint \
-	    --notes "make tokenizer: python -m uvd.tokenizer.cli train $(TOKENIZER_ARGS)"
+	    --notes "make tokenizer: uvd tokenizer train $(TOKENIZER_ARGS)"
 
 clean:
 	rm -rf $(VENV) out

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import gzip
 import json
 import os
 import platform
@@ -26,7 +27,21 @@ import tempfile
 import time
 from pathlib import Path
 
+import cv2
 import numpy as np
+
+from uvd.format.shards import write_shard
+from uvd.format.tables import read_manifest
+from uvd.media.images import decode_image, resize_frame
+from uvd.media.video import open_video, read_frames
+from uvd.pipeline import steps
+from uvd.pipeline.graph.state import num_shards_for, shard_index
+from uvd.pipeline.planning.layouts import LAYOUTS, LayoutContext
+from uvd.pipeline.records.config import BuildConfig, SourceConfig
+from uvd.pipeline.records.items import Item
+from uvd.pipeline.records.sentences import assemble_sentence
+from uvd.pipeline.tools.local import plan_source, sentence_frames, tokenize
+from uvd.pipeline.tools.sample_data import collect_sample
 
 
 def timed(fn, repeats: int = 3) -> float:
@@ -40,11 +55,7 @@ def timed(fn, repeats: int = 3) -> float:
 
 def cpu_side(sample: Path) -> dict:
     """Per-core rates of the per-item work, in this process with one thread."""
-    import cv2
 
-    from uvd.pipeline.decode import decode_image, open_video, read_frames, resize_frame
-    from uvd.pipeline.items import Item
-    from uvd.pipeline.layouts import LAYOUTS, LayoutContext
 
     cv2.setNumThreads(1)
     photos = [p.read_bytes() for p in sorted((sample / "images").iterdir())]
@@ -79,19 +90,15 @@ def cpu_side(sample: Path) -> dict:
 
 def plain_loop(sample: Path, out: Path, tokenizer: str, batch_size: int) -> dict:
     """The same build as `uvd build` (same sentences, same bytes) as a plain single-process loop."""
-    from uvd.pipeline.config import BuildConfig, SourceConfig
-    from uvd.pipeline.local import decode_context, plan_source, render_plan, tokenize
-    from uvd.pipeline.sentences import assemble_sentence
-    from uvd.pipeline.shards import num_shards_for, shard_index, write_shard
 
     config = BuildConfig(tokenizer=tokenizer, batch_size=batch_size, samples_per_shard=8)
     planned, frames = [], []
-    with decode_context(config) as ctx:
+    with steps.DecodeResources(config) as ctx:
         for kind in ("images", "videos"):
             source = SourceConfig(name=kind, spec=kind, root=str(sample / kind))
             plans, items = plan_source(source, config, ctx)
             for plan in plans:
-                rendered = render_plan(source, plan.meta, items, config, ctx)
+                rendered = sentence_frames(source, plan.meta, items, config, ctx)
                 planned.append((plan, len(frames), len(rendered)))
                 frames.extend(rendered)
     tokens = tokenize(np.stack(frames), config)  # full batches across sentences, as RunInference makes them
@@ -107,7 +114,7 @@ def plain_loop(sample: Path, out: Path, tokenizer: str, batch_size: int) -> dict
 
 
 def cli_build(sample: Path, out: Path, tokenizer: str, batch_size: int, workers: int) -> None:
-    cmd = [sys.executable, "-m", "uvd.pipeline.cli", "build", "--source", f"images:{sample / 'images'}",
+    cmd = [sys.executable, "-m", "uvd.cli", "build", "--source", f"images:{sample / 'images'}",
            "--source", f"videos:{sample / 'videos'}", "--out", str(out), "--tokenizer", tokenizer,
            "--samples-per-shard", "8", "--no-progress", "--device", "cpu", "--workers", str(workers)]
     config = out.parent / "bench.toml"
@@ -118,14 +125,12 @@ def cli_build(sample: Path, out: Path, tokenizer: str, batch_size: int, workers:
 
 
 def bytes_per_token(build: Path) -> dict:
-    import gzip
 
-    from uvd.pipeline.shards import read_manifest
 
-    table, _ = read_manifest(str(build))
-    tokens = sum(table.column("tokens").to_pylist())
-    gz = sum((build / p).stat().st_size for p in table.column("path").to_pylist())
-    raw = sum(len(gzip.decompress((build / p).read_bytes())) for p in table.column("path").to_pylist())
+    manifest = read_manifest(str(build))
+    tokens = manifest.num_tokens
+    gz = sum(shard.bytes for shard in manifest.shards)
+    raw = sum(len(gzip.decompress(Path(shard.path).read_bytes())) for shard in manifest.shards)
     return {"tokens": tokens, "gzip_bytes_per_token": gz / tokens, "tar_bytes_per_token": raw / tokens}
 
 
@@ -136,7 +141,6 @@ def main() -> None:
     ap.add_argument("--json", dest="json_path")
     args = ap.parse_args()
 
-    from uvd.pipeline.demo_data import collect_sample
 
     work = Path(tempfile.mkdtemp(prefix="uvd-bench-"))
     try:

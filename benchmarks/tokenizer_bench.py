@@ -23,19 +23,21 @@ import platform
 import time
 
 import numpy as np
+import skimage.data as data
 import torch
+from torch.profiler import ProfilerActivity, profile
+from torch.utils.flop_counter import FlopCounterMode
 
-from uvd.pipeline.estimate import bf16_peak_tflops
+from uvd.media.images import resize_frame
+from uvd.pipeline.tools.estimate import bf16_peak_tflops
 from uvd.tokenizer import load_tokenizer, modules
 from uvd.tokenizer.config import CONFIGS
-
+from uvd.tokenizer.vqgan import VQGAN
 
 
 def photos(n: int, size: int) -> torch.Tensor:
     """n real photos (cycled) from scikit-image, plain-resized: [n,3,size,size] in [0,1]."""
-    import skimage.data as data
 
-    from uvd.pipeline.decode import resize_frame
 
     base = [data.astronaut(), data.chelsea(), data.coffee(), data.rocket(), data.stereo_motorcycle()[0]]
     frames = [resize_frame(np.ascontiguousarray(base[i % len(base)]), size) for i in range(n)]
@@ -119,9 +121,7 @@ def timed(fn, x, repeats: int, device: torch.device) -> tuple[float, torch.Tenso
 
 def flops_per_image(config_name: str) -> dict[str, float]:
     """Encoder and decoder FLOPs for one image, counted by torch's FlopCounterMode on meta tensors."""
-    from torch.utils.flop_counter import FlopCounterMode
 
-    from uvd.tokenizer.vqgan import VQGAN
 
     cfg = CONFIGS[config_name]
     with torch.device("meta"):
@@ -143,7 +143,6 @@ def profile_encode(model, ref: Reference, images: torch.Tensor, top: int = 8) ->
 
     On a CPU both paths are bound by the same convolution kernels (oneDNN), so this is what says
     whether a faster wrapper could matter at all."""
-    from torch.profiler import ProfilerActivity, profile
 
     out = {}
     for name, fn in (("ours", model.encode), ("reference", ref.encode)):

@@ -12,10 +12,13 @@ import argparse
 import json
 
 import numpy as np
+import skimage.data as data
 import torch
+from decord import VideoReader
 from PIL import Image
 
-from uvd.pipeline.decode import resize_frame
+from uvd.media.images import resize_frame
+from uvd.pipeline.tools.sample_data import _package_dir
 from uvd.tokenizer import load_tokenizer
 from uvd.tokenizer.losses import psnr
 
@@ -23,10 +26,7 @@ PHOTOS = ("chelsea", "coffee", "rocket", "astronaut", "motorcycle_left")  # held
 
 
 def inputs() -> dict[str, np.ndarray]:
-    import skimage.data as data
-    from decord import VideoReader
 
-    from uvd.pipeline.demo_data import _package_dir
 
     frames = {name: data.stereo_motorcycle()[0] if name == "motorcycle_left" else getattr(data, name)()
               for name in PHOTOS}

@@ -21,16 +21,15 @@ import time
 
 import torch
 import torch.nn.functional as F
+import transformers
 
 from uvd.model.hf import hf_config
 from uvd.model.llama import NUM_CODES, Llama, get_config
-from uvd.pipeline.estimate import bf16_peak_tflops
-
+from uvd.pipeline.tools.estimate import bf16_peak_tflops
 
 
 def hf_twin(model: Llama):
     """A LlamaForCausalLM with the same config and weights (module names are the same)."""
-    import transformers
 
     cfg = transformers.LlamaConfig(**{k: v for k, v in hf_config(model.config).items()
                                       if k not in ("architectures", "rope_parameters")})

@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
-from .base import GROUPS, DatasetSpec, UVDv1Row, UVDv1Share, register, registry, uvdv1_row, uvdv1_rows
+from uvd.dataset_specs.base import GROUPS, DatasetSpec, UVDv1Row, UVDv1Share, register, registry, uvdv1_row, uvdv1_rows
 
 _loaded = False
 _load_error: Exception | None = None

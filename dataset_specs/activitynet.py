@@ -5,7 +5,7 @@ Expected layout under the root: ``activity_net.v1-3.min.json``,
 ``v_<id>.mp4`` (or ``.mkv``/``.webm``, as the crawler saved them) anywhere below the root.
 """
 
-from .base import DatasetSpec, UVDv1Share, register
+from uvd.dataset_specs.base import DatasetSpec, UVDv1Share, register
 
 ACTIVITYNET = register(DatasetSpec(
     name="activitynet", title="ActivityNet v1.3 (training)", group="videos",

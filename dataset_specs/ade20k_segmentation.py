@@ -1,6 +1,6 @@
 """ADE20K (SceneParsing 150) segmentation: [photo, its label map through the palette] x 8."""
 
-from .base import DatasetSpec, UVDv1Share, register
+from uvd.dataset_specs.base import DatasetSpec, UVDv1Share, register
 
 ADE20K_SEGMENTATION = register(DatasetSpec(
     name="ade20k_segmentation", title="ADE20K SceneParsing (ADEChallengeData2016) train: semantic segmentation",

@@ -3,7 +3,7 @@
 The same videos feed the plain ``ava_videos`` spec (group videos); both read the folder ``ava``.
 """
 
-from .base import DatasetSpec, UVDv1Share, register
+from uvd.dataset_specs.base import DatasetSpec, UVDv1Share, register
 
 AVA_DETECTION = register(DatasetSpec(
     name="ava_detection",

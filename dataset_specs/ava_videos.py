@@ -7,7 +7,7 @@ middle_frame_timestamp, x1, y1, x2, y2, action_id, person_id``, many per video).
 named by the training CSV is one item.
 """
 
-from .base import DatasetSpec, UVDv1Share, register
+from uvd.dataset_specs.base import DatasetSpec, UVDv1Share, register
 
 AVA_VIDEOS = register(DatasetSpec(
     name="ava_videos", title="AVA v2.2 movies (train)", group="videos",

@@ -12,8 +12,8 @@ import csv
 import dataclasses
 import functools
 from collections.abc import Mapping
-from pathlib import Path
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
@@ -21,6 +21,11 @@ from typing import Any
 GROUPS = ("unpaired_images", "images_with_annotations", "videos", "videos_with_annotations",
           "synthetic_3d_views")
 
+
+# The derived views a spec may name after ``|``: transforms of the resized frame, and annotations
+# made by a model (an annotator folder, or a built-in such as Canny for edges).
+TRANSFORM_VIEWS = ("gray", "masked")
+MODEL_VIEWS = ("depth", "normals", "segmentation", "pose", "edges")
 
 UVDV1_TABLE = Path(__file__).with_name("uvdv1_sources.tsv")  # the LVM paper's source table, verbatim
 
@@ -75,14 +80,14 @@ class DatasetSpec:
     ``views`` name what one item contributes per sentence position, in layout order: a reader
     view (``image``, ``boxes``, ``left``...), or ``base|derived`` where a derived view is made
     from the reader's ``base`` view after the resize to 256x256 (``image|gray``,
-    ``image|masked``, ``image|depth``...; see uvd.pipeline.views).
+    ``image|masked``, ``image|depth``...; see uvd.pipeline.views.derived).
     """
 
     name: str  # registry key; also the source name in shards (lower case, [a-z0-9_])
     title: str
     group: str  # one of GROUPS
     reader: str  # a name in uvd.pipeline.readers.READERS
-    layout: str  # a name in uvd.pipeline.layouts.LAYOUTS
+    layout: str  # a name in uvd.pipeline.planning.layouts.LAYOUTS
     views: tuple[str, ...]
     annotation: str = "-"  # what the annotation images show and how they are made
     reader_args: Mapping[str, Any] = field(default_factory=dict)
@@ -134,8 +139,6 @@ class DatasetSpec:
     @property
     def model_annotations(self) -> tuple[str, ...]:
         """Derived views that need a model annotator (depth, normals, ...), in view order."""
-        from uvd.pipeline.views import MODEL_VIEWS
-
         return tuple(dict.fromkeys(v.split("|", 1)[1] for v in self.views
                                    if "|" in v and v.split("|", 1)[1] in MODEL_VIEWS))
 

@@ -4,7 +4,7 @@ Expected layout under the root: ``Charades_v1_train.csv`` (header ``id,subject,s
 ``Charades_v1_480/<id>.mp4``.
 """
 
-from .base import DatasetSpec, UVDv1Share, register
+from uvd.dataset_specs.base import DatasetSpec, UVDv1Share, register
 
 CHARADES = register(DatasetSpec(
     name="charades", title="Charades v1 (train, 480p)", group="videos",

@@ -4,7 +4,7 @@ Expected layout under the root: ``CharadesEgo_v1_train.csv`` (header ``id,subjec
 egocentric videos end in ``EGO``) and ``CharadesEgo_v1_480/<id>.mp4``.
 """
 
-from .base import DatasetSpec, UVDv1Share, register
+from uvd.dataset_specs.base import DatasetSpec, UVDv1Share, register
 
 CHARADES_EGO = register(DatasetSpec(
     name="charades_ego", title="Charades-Ego (train, 480p)", group="videos",

@@ -1,6 +1,6 @@
 """Cityscapes (gtFine) segmentation: [street photo, its label-id map through the palette] x 8."""
 
-from .base import DatasetSpec, UVDv1Share, register
+from uvd.dataset_specs.base import DatasetSpec, UVDv1Share, register
 
 CITYSCAPES_SEGMENTATION = register(DatasetSpec(
     name="cityscapes_segmentation", title="Cityscapes gtFine train: semantic segmentation",

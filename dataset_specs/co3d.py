@@ -6,7 +6,7 @@ CO3D's set lists choose frames for few/many-view evaluation, not whole sequences
 sequences are used; the frames are sentences of a frame sequence (UVDv1 counted CO3D as video).
 """
 
-from .base import DatasetSpec, UVDv1Share, register
+from uvd.dataset_specs.base import DatasetSpec, UVDv1Share, register
 
 CO3D = register(DatasetSpec(
     name="co3d", title="CO3D v2 (all sequences, frames)", group="videos",

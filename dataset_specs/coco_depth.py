@@ -1,6 +1,6 @@
 """COCO 2017 depth: [photo, its depth map from a model annotator] x 8."""
 
-from .base import DatasetSpec, UVDv1Share, register
+from uvd.dataset_specs.base import DatasetSpec, UVDv1Share, register
 
 COCO_DEPTH = register(DatasetSpec(
     name="coco_depth", title="COCO 2017 train: depth maps (model annotator)",

@@ -1,6 +1,6 @@
 """COCO 2017 object detection: [photo, photo with its boxes] x 8."""
 
-from .base import DatasetSpec, UVDv1Share, register
+from uvd.dataset_specs.base import DatasetSpec, UVDv1Share, register
 
 COCO_DETECTION = register(DatasetSpec(
     name="coco_detection", title="COCO 2017 train: object detection (ground-truth boxes)",

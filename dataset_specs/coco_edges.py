@@ -1,6 +1,6 @@
 """COCO 2017 edges: [photo, its edge map] x 8."""
 
-from .base import DatasetSpec, UVDv1Share, register
+from uvd.dataset_specs.base import DatasetSpec, UVDv1Share, register
 
 COCO_EDGES = register(DatasetSpec(
     name="coco_edges", title="COCO 2017 train: edge detection (Canny, or an edges annotator)",

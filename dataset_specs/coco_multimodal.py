@@ -1,6 +1,6 @@
 """COCO 2017 multi-task sentences: 3 photos x 5 modalities, one shuffled modality order per sentence."""
 
-from .base import DatasetSpec, register
+from uvd.dataset_specs.base import DatasetSpec, register
 
 COCO_MULTIMODAL = register(DatasetSpec(
     name="coco_multimodal", title="COCO 2017 train: multi-task sentences (photo, normals, edges, depth, "

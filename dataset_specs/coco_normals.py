@@ -1,6 +1,6 @@
 """COCO 2017 surface normals: [photo, its normal map from a model annotator] x 8."""
 
-from .base import DatasetSpec, UVDv1Share, register
+from uvd.dataset_specs.base import DatasetSpec, UVDv1Share, register
 
 COCO_NORMALS = register(DatasetSpec(
     name="coco_normals", title="COCO 2017 train: surface normals (model annotator)",

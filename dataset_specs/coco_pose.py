@@ -1,6 +1,6 @@
 """COCO 2017 human pose: [photo, its people's COCO-17 skeletons on black] x 8."""
 
-from .base import DatasetSpec, UVDv1Share, register
+from uvd.dataset_specs.base import DatasetSpec, UVDv1Share, register
 
 COCO_POSE = register(DatasetSpec(
     name="coco_pose", title="COCO 2017 train: human pose (ground-truth keypoints)",

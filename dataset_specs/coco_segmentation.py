@@ -1,6 +1,6 @@
 """COCO 2017 segmentation: [photo, its instance masks painted by category] x 8."""
 
-from .base import DatasetSpec, UVDv1Share, register
+from uvd.dataset_specs.base import DatasetSpec, UVDv1Share, register
 
 COCO_SEGMENTATION = register(DatasetSpec(
     name="coco_segmentation", title="COCO 2017 train: semantic segmentation (ground-truth instance masks)",

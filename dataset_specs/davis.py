@@ -4,7 +4,7 @@ Expected layout under the root (DAVIS-2017-trainval-480p.zip, extracted): ``Imag
 (one sequence name a line) and ``JPEGImages/480p/<sequence>/00000.jpg``...
 """
 
-from .base import DatasetSpec, UVDv1Share, register
+from uvd.dataset_specs.base import DatasetSpec, UVDv1Share, register
 
 DAVIS = register(DatasetSpec(
     name="davis", title="DAVIS 2017 (train, 480p frames)", group="videos",

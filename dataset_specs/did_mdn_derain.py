@@ -1,6 +1,6 @@
 """DID-MDN: [rainy, clean] x 8 deraining pairs, each stored as one side-by-side image."""
 
-from .base import DatasetSpec, UVDv1Share, register
+from uvd.dataset_specs.base import DatasetSpec, UVDv1Share, register
 
 DID_MDN_DERAIN = register(DatasetSpec(
     name="did_mdn_derain", title="DID-MDN rainy / clean training pairs (heavy, medium and light rain)",

@@ -4,7 +4,7 @@ Expected layout under the root: ``Diving48_V2_train.json``, a list of
 ``{"vid_name", "label", "start_frame", "end_frame"}``, and the trimmed clips ``rgb/<vid_name>.mp4``.
 """
 
-from .base import DatasetSpec, UVDv1Share, register
+from uvd.dataset_specs.base import DatasetSpec, UVDv1Share, register
 
 DIVING48 = register(DatasetSpec(
     name="diving48", title="Diving48 (V2 train)", group="videos",

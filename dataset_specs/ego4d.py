@@ -7,7 +7,7 @@ Users who downloaded the clips instead set ``records: clips``, ``key``/``path``:
 and ``videos: v2/clips``.
 """
 
-from .base import DatasetSpec, UVDv1Share, register
+from uvd.dataset_specs.base import DatasetSpec, UVDv1Share, register
 
 EGO4D = register(DatasetSpec(
     name="ego4d", title="Ego4D (full-scale videos)", group="videos",

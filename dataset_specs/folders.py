@@ -1,6 +1,6 @@
 """Generic sources: any folder of images, any folder of videos (``--source images:DIR``)."""
 
-from .base import DatasetSpec, register
+from uvd.dataset_specs.base import DatasetSpec, register
 
 IMAGES = register(DatasetSpec(
     name="images", title="A folder of images (unpaired)", group="unpaired_images",

@@ -1,6 +1,6 @@
 """Hand14K (the EGTEA Gaze+ hand masks): [frame, hand mask] x 8 (UVDv1 videos_with_annotations)."""
 
-from .base import DatasetSpec, UVDv1Share, register
+from uvd.dataset_specs.base import DatasetSpec, UVDv1Share, register
 
 HAND14K_SEGMENTATION = register(DatasetSpec(
     name="hand14k_segmentation",
@@ -9,7 +9,7 @@ HAND14K_SEGMENTATION = register(DatasetSpec(
     group="videos_with_annotations",
     reader="hand14k", reader_args={"images_dir": "Images", "masks_dir": "Masks"},
     layout="video_annotated", views=("frame", "mask"),
-    annotation="ground-truth hand masks drawn white on black (render_mask); a video's annotated frames are the "
+    annotation="ground-truth hand masks drawn white on black (draw_mask); a video's annotated frames are the "
                "masks whose names share its prefix, in frame-number order (the release's file naming could not "
                "be verified: see pipeline/readers/hands.py)",
     split="train", root_dir="hand14k",

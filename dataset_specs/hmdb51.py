@@ -6,7 +6,7 @@ test_train_splits.rar): ``hmdb51_org/<action>/<video>.avi`` and
 (1 = train, 2 = test, 0 = unused). Each action's split file is listed in parallel.
 """
 
-from .base import DatasetSpec, UVDv1Share, register
+from uvd.dataset_specs.base import DatasetSpec, UVDv1Share, register
 
 HMDB51 = register(DatasetSpec(
     name="hmdb51", title="HMDB51 (train, split 1)", group="videos",

@@ -4,7 +4,7 @@ The other ImageNet specs (colorization, inpainting, depth, normals, segmentation
 the same folder with the same reader, and take the shared fields from ``IMAGENET``.
 """
 
-from .base import DatasetSpec, UVDv1Share, register
+from uvd.dataset_specs.base import DatasetSpec, UVDv1Share, register
 
 IMAGENET = dict(
     group="images_with_annotations", reader="imagenet", root_dir="imagenet", split="train",

@@ -1,7 +1,7 @@
 """ImageNet 1K colorization: [grayscale, colour] x 8 (LVM's colorization sentences)."""
 
-from .base import DatasetSpec, UVDv1Share, register
-from .imagenet_classification import IMAGENET
+from uvd.dataset_specs.base import DatasetSpec, UVDv1Share, register
+from uvd.dataset_specs.imagenet_classification import IMAGENET
 
 IMAGENET_COLORIZATION = register(DatasetSpec(
     name="imagenet_colorization", title="ImageNet 1K (ILSVRC2012) grayscale / colour pairs",

@@ -1,7 +1,7 @@
 """ImageNet 1K with model depth maps: [image, depth] x 8."""
 
-from .base import DatasetSpec, UVDv1Share, register
-from .imagenet_classification import COCO_IMAGENET_SHARE, IMAGENET
+from uvd.dataset_specs.base import DatasetSpec, UVDv1Share, register
+from uvd.dataset_specs.imagenet_classification import COCO_IMAGENET_SHARE, IMAGENET
 
 IMAGENET_DEPTH = register(DatasetSpec(
     name="imagenet_depth", title="ImageNet 1K (ILSVRC2012) images and depth maps",

@@ -1,7 +1,7 @@
 """ImageNet 1K with edge maps: [image, edges] x 8."""
 
-from .base import DatasetSpec, UVDv1Share, register
-from .imagenet_classification import COCO_IMAGENET_SHARE, IMAGENET
+from uvd.dataset_specs.base import DatasetSpec, UVDv1Share, register
+from uvd.dataset_specs.imagenet_classification import COCO_IMAGENET_SHARE, IMAGENET
 
 IMAGENET_EDGES = register(DatasetSpec(
     name="imagenet_edges", title="ImageNet 1K (ILSVRC2012) images and edge maps",

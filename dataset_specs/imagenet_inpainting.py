@@ -1,7 +1,7 @@
 """ImageNet 1K inpainting: [masked, original] x 8 (LVM's inpainting sentences)."""
 
-from .base import DatasetSpec, UVDv1Share, register
-from .imagenet_classification import IMAGENET
+from uvd.dataset_specs.base import DatasetSpec, UVDv1Share, register
+from uvd.dataset_specs.imagenet_classification import IMAGENET
 
 IMAGENET_INPAINTING = register(DatasetSpec(
     name="imagenet_inpainting", title="ImageNet 1K (ILSVRC2012) masked / original pairs",

@@ -1,7 +1,7 @@
 """ImageNet 1K with model surface normals: [image, normals] x 8."""
 
-from .base import DatasetSpec, UVDv1Share, register
-from .imagenet_classification import COCO_IMAGENET_SHARE, IMAGENET
+from uvd.dataset_specs.base import DatasetSpec, UVDv1Share, register
+from uvd.dataset_specs.imagenet_classification import COCO_IMAGENET_SHARE, IMAGENET
 
 IMAGENET_NORMALS = register(DatasetSpec(
     name="imagenet_normals", title="ImageNet 1K (ILSVRC2012) images and surface normals",

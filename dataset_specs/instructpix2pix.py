@@ -1,6 +1,6 @@
 """InstructPix2Pix: [original, edited] x 8 pairs from the Hugging Face parquet release."""
 
-from .base import DatasetSpec, UVDv1Share, register
+from uvd.dataset_specs.base import DatasetSpec, UVDv1Share, register
 
 INSTRUCTPIX2PIX = register(DatasetSpec(
     name="instructpix2pix", title="InstructPix2Pix (CLIP-filtered) original / edited image pairs",

@@ -4,7 +4,7 @@ Expected layout under the root: ``jester-v1-train.csv`` with header-less rows ``
 the frames ``20bn-jester-v1/<id>/00001.jpg``...
 """
 
-from .base import DatasetSpec, UVDv1Share, register
+from uvd.dataset_specs.base import DatasetSpec, UVDv1Share, register
 
 JESTER = register(DatasetSpec(
     name="jester", title="Jester v1 (train frames)", group="videos",

@@ -1,6 +1,6 @@
 """JHMDB puppet optical flow: [frame, flow] x 8 (UVDv1 videos_with_annotations)."""
 
-from .base import DatasetSpec, UVDv1Share, register
+from uvd.dataset_specs.base import DatasetSpec, UVDv1Share, register
 
 JHMDB_FLOW = register(DatasetSpec(
     name="jhmdb_flow",

@@ -1,6 +1,6 @@
 """JHMDB puppet joints: [frame, pose] x 8 (UVDv1 videos_with_annotations)."""
 
-from .base import DatasetSpec, UVDv1Share, register
+from uvd.dataset_specs.base import DatasetSpec, UVDv1Share, register
 
 JHMDB_POSE = register(DatasetSpec(
     name="jhmdb_pose",

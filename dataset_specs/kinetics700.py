@@ -6,7 +6,7 @@ clips as the downloaders write them, ``train/<label>/<youtube_id>_<start:06d>_<e
 (a flat ``train/`` folder resolves too: clips are found by file name).
 """
 
-from .base import DatasetSpec, UVDv1Share, register
+from uvd.dataset_specs.base import DatasetSpec, UVDv1Share, register
 
 CLIP = "{youtube_id}_{time_start:0>6}_{time_end:0>6}"
 

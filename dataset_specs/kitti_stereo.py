@@ -1,6 +1,6 @@
 """KITTI stereo: [left, right] x 8 pairs (2015 image_2/image_3, or 2012 colored_0/colored_1)."""
 
-from .base import DatasetSpec, UVDv1Share, register
+from uvd.dataset_specs.base import DatasetSpec, UVDv1Share, register
 
 KITTI_STEREO = register(DatasetSpec(
     name="kitti_stereo", title="KITTI stereo 2015 / 2012 left / right training pairs",

@@ -1,6 +1,6 @@
 """LAION-5B images as img2dataset downloads them (webdataset tars): one image per sentence."""
 
-from .base import DatasetSpec, UVDv1Share, register
+from uvd.dataset_specs.base import DatasetSpec, UVDv1Share, register
 
 LAION = register(DatasetSpec(
     name="laion", title="LAION-5B images (img2dataset webdataset shards)", group="unpaired_images",

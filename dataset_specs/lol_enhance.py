@@ -1,6 +1,6 @@
 """LOL: [low light, normal light] x 8 enhancement pairs."""
 
-from .base import DatasetSpec, UVDv1Share, register
+from uvd.dataset_specs.base import DatasetSpec, UVDv1Share, register
 
 LOL_ENHANCE = register(DatasetSpec(
     name="lol_enhance", title="LOL (LOw-Light) v1 low / normal-light pairs (our485)",

@@ -1,6 +1,6 @@
 """LV-MHP v2 photos with model pose skeletons: [image, pose] x 8."""
 
-from .base import DatasetSpec, UVDv1Share, register
+from uvd.dataset_specs.base import DatasetSpec, UVDv1Share, register
 
 LVMHP_POSE = register(DatasetSpec(
     name="lvmhp_pose", title="LV-MHP v2 (Multi-Human Parsing) training photos and pose skeletons",

@@ -5,7 +5,7 @@ header-less rows ``<category>/<file>.mp4,<category>,<agreement>,<disagreement>``
 ``training/<category>/<file>.mp4``.
 """
 
-from .base import DatasetSpec, UVDv1Share, register
+from uvd.dataset_specs.base import DatasetSpec, UVDv1Share, register
 
 MOMENTS_IN_TIME = register(DatasetSpec(
     name="moments_in_time", title="Moments in Time (training)", group="videos",

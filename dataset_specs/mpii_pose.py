@@ -1,6 +1,6 @@
 """MPII Human Pose photos with model pose skeletons: [image, pose] x 8."""
 
-from .base import DatasetSpec, UVDv1Share, register
+from uvd.dataset_specs.base import DatasetSpec, UVDv1Share, register
 
 MPII_POSE = register(DatasetSpec(
     name="mpii_pose", title="MPII Human Pose photos and pose skeletons",

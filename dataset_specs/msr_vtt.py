@@ -5,7 +5,7 @@ Expected layout under the root: ``train_val_videodatainfo.json``,
 and ``TrainValVideo/video0.mp4``.
 """
 
-from .base import DatasetSpec, UVDv1Share, register
+from uvd.dataset_specs.base import DatasetSpec, UVDv1Share, register
 
 MSR_VTT = register(DatasetSpec(
     name="msr_vtt", title="MSR-VTT (train)", group="videos",

@@ -5,7 +5,7 @@ header-less rows ``<category>/<file>.mp4,<label id>[,<label id>...]`` and the cl
 ``videos/<category>/<file>.mp4``.
 """
 
-from .base import DatasetSpec, UVDv1Share, register
+from uvd.dataset_specs.base import DatasetSpec, UVDv1Share, register
 
 MULTI_MOMENTS_IN_TIME = register(DatasetSpec(
     name="multi_moments_in_time", title="Multi-Moments in Time (training)", group="videos",

@@ -6,7 +6,7 @@ never unpickles data, so every video of ``trainval/`` is used (the test videos, 
 are not).
 """
 
-from .base import DatasetSpec, UVDv1Share, register
+from uvd.dataset_specs.base import DatasetSpec, UVDv1Share, register
 
 MULTISPORTS = register(DatasetSpec(
     name="multisports", title="MultiSports (trainval videos)", group="videos",

@@ -1,6 +1,6 @@
 """Objaverse renders (Zero-1-to-3 views_release): an object's views in rotation order (UVDv1 synthetic_3d_views)."""
 
-from .base import DatasetSpec, UVDv1Share, register
+from uvd.dataset_specs.base import DatasetSpec, UVDv1Share, register
 
 OBJAVERSE_MULTIVIEW = register(DatasetSpec(
     name="objaverse_multiview",

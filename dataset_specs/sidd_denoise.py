@@ -1,6 +1,6 @@
 """SIDD: [noisy, clean] x 8 image denoising pairs."""
 
-from .base import DatasetSpec, UVDv1Share, register
+from uvd.dataset_specs.base import DatasetSpec, UVDv1Share, register
 
 SIDD_DENOISE = register(DatasetSpec(
     name="sidd_denoise", title="SIDD smartphone noisy / ground-truth sRGB pairs",

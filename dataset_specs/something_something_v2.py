@@ -5,7 +5,7 @@ a list of ``{"id", "label", "template", "placeholders"}``, and the videos
 ``20bn-something-something-v2/<id>.webm`` (VP9 WebM, as released).
 """
 
-from .base import DatasetSpec, UVDv1Share, register
+from uvd.dataset_specs.base import DatasetSpec, UVDv1Share, register
 
 SOMETHING_SOMETHING_V2 = register(DatasetSpec(
     name="something_something_v2", title="Something-Something v2 (train)", group="videos",

@@ -5,7 +5,7 @@ Expected layout under the root (UCF101.rar and the recognition split zip, extrac
 ``<Class>/v_<Class>_gXX_cYY.avi <class index>`` (CRLF line ends, as shipped).
 """
 
-from .base import DatasetSpec, UVDv1Share, register
+from uvd.dataset_specs.base import DatasetSpec, UVDv1Share, register
 
 UCF101 = register(DatasetSpec(
     name="ucf101", title="UCF101 (train, split 1)", group="videos",

@@ -5,7 +5,7 @@ al. 2017), whose UP-3D release holds ``up-3d/<n>_image.png`` photos beside rende
 with split lists naming the photos (``/00000_image.png``).
 """
 
-from .base import DatasetSpec, UVDv1Share, register
+from uvd.dataset_specs.base import DatasetSpec, UVDv1Share, register
 
 UNITE_POSE = register(DatasetSpec(
     name="unite_pose", title="Unite the People (UP-3D) photos and pose skeletons",

@@ -1,6 +1,6 @@
 """VIPSeg: video panoptic segmentation, [frame, panoptic map] x 8 (UVDv1 videos_with_annotations)."""
 
-from .base import DatasetSpec, UVDv1Share, register
+from uvd.dataset_specs.base import DatasetSpec, UVDv1Share, register
 
 VIPSEG_PANOPTIC = register(DatasetSpec(
     name="vipseg_panoptic",

@@ -5,7 +5,7 @@ Expected layout under the root: ``youcookii_annotations_trainval.json``,
 ``raw_videos/training/<recipe_type>/<id>.<mp4|mkv|webm>`` (the container youtube-dl chose).
 """
 
-from .base import DatasetSpec, UVDv1Share, register
+from uvd.dataset_specs.base import DatasetSpec, UVDv1Share, register
 
 YOUCOOK2 = register(DatasetSpec(
     name="youcook2", title="YouCook2 (training)", group="videos",

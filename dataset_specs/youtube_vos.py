@@ -5,7 +5,7 @@ Expected layout under the root (the 2019 train.zip, extracted): ``train/meta.jso
 (every fifth frame, named by its index: ``00000.jpg``, ``00005.jpg``...).
 """
 
-from .base import DatasetSpec, UVDv1Share, register
+from uvd.dataset_specs.base import DatasetSpec, UVDv1Share, register
 
 YOUTUBE_VOS = register(DatasetSpec(
     name="youtube_vos", title="YouTube-VOS 2019 (train frames)", group="videos",

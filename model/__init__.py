@@ -1,8 +1,7 @@
-"""Train LVM-style models on the visual sentences the pipeline builds.
+"""The trainer: LVM's LLaMA-style model, learning next-token prediction on built shards, and its use.
 
-Why it lives here: the shard format, the loader that reads it and the model that consumes
-it change together; keeping them in one package lets the walking skeleton go end to end
-(shards -> packed rows -> LLaMA decoder -> safetensors checkpoint) and be tested as one.
+It reads shards only through uvd.format (never the build, never Beam), so training needs nothing
+of the pipeline: shards -> packed rows -> LLaMA decoder -> safetensors checkpoints.
 
 - ``llama``: the decoder, ``LlamaConfig`` and the LVM size table ``CONFIGS``.
 - ``data``: ``ShardDataset``, the validated reader of a build's shards.

@@ -22,6 +22,7 @@ from typing import Any
 
 import safetensors.torch
 import torch
+from torch.distributed.checkpoint.state_dict import StateDictOptions, get_state_dict, set_state_dict
 
 from uvd.model.llama import Llama, LlamaConfig
 
@@ -40,14 +41,11 @@ class Checkpoint:
 
 
 def _options(**kw):
-    from torch.distributed.checkpoint.state_dict import StateDictOptions
-
     return StateDictOptions(full_state_dict=True, cpu_offload=True, **kw)
 
 
 def full_state(model: torch.nn.Module, optimizer: torch.optim.Optimizer | None):
     """(model state, optimizer state) gathered to full tensors on the CPU, keyed by parameter name."""
-    from torch.distributed.checkpoint.state_dict import get_state_dict
 
     model_state, optim_state = get_state_dict(model, optimizers=optimizer or [], options=_options())
     return model_state, (optim_state if optimizer is not None else None)
@@ -127,7 +125,6 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[Ll
 
 def restore(ckpt: Checkpoint, model: torch.nn.Module, optimizer: torch.optim.Optimizer | None) -> None:
     """Load weights (and optimizer state) into an already wrapped (DDP/FSDP) or plain model."""
-    from torch.distributed.checkpoint.state_dict import set_state_dict
 
     model_state = safetensors.torch.load_file(str(ckpt.path / WEIGHTS))
     optim_state = None

@@ -12,77 +12,25 @@ live in loader.py.
 
 from __future__ import annotations
 
-import hashlib
 import random
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
 
-import pyarrow.parquet as pq
 import torch
 from torch.utils.data import IterableDataset, get_worker_info
-from webdataset.tariterators import group_by_keys, tar_file_iterator
 
+from uvd.format.reading import ShardError, read_shard
+from uvd.format.sample import VisualSentence
+from uvd.format.tables import ShardEntry, read_manifest
 from uvd.model.llama import NUM_CODES
-from uvd.pipeline.format import MANIFEST_NAME, VisualSentence, decode_sample
 
-
-class ShardError(ValueError):
-    """A shard, or a sample in it, is unreadable or inconsistent with the manifest."""
-
-
-@dataclass(frozen=True)
-class ShardEntry:
-    """One manifest row, with its path resolved against its output directory."""
-
-    path: Path
-    samples: int
-    tokens: int
-    sha256: str | None
-    sources: tuple[str, ...] = ()
-
-
-def read_shard_entries(out_dir: str | Path) -> list[ShardEntry]:
-    """The shards of one build output directory, in manifest order."""
-    root = Path(out_dir).resolve()
-    manifest = root / MANIFEST_NAME
-    if not manifest.is_file():
-        raise FileNotFoundError(f"{manifest} not found: is {out_dir} a build output directory?")
-    rows = pq.read_table(manifest, columns=["path", "samples", "tokens", "sha256", "sources"]).to_pylist()
-    entries = []
-    for row in rows:
-        path = (root / row["path"]).resolve()
-        if not path.is_relative_to(root):  # the manifest names files inside its own directory
-            raise ShardError(f"{manifest}: shard path {row['path']!r} escapes {root}")
-        if not path.is_file():
-            raise FileNotFoundError(f"{manifest} lists {row['path']!r} but {path} does not exist")
-        entries.append(ShardEntry(path, int(row["samples"]), int(row["tokens"]), row["sha256"] or None,
-                                  tuple(row["sources"] or ())))
-    return entries
+__all__ = ["ShardDataset", "ShardEntry", "ShardError", "default_rank_and_world_size"]
 
 
 def default_rank_and_world_size() -> tuple[int, int]:
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         return torch.distributed.get_rank(), torch.distributed.get_world_size()
     return 0, 1
-
-
-class _HashingReader:
-    """File wrapper that hashes what is read, so a shard is checked in the same pass."""
-
-    def __init__(self, f: BinaryIO):
-        self.f, self.sha256 = f, hashlib.sha256()
-
-    def read(self, size: int = -1) -> bytes:
-        data = self.f.read(size)
-        self.sha256.update(data)
-        return data
-
-    def hexdigest_to_end(self) -> str:
-        while self.read(1 << 20):  # tar readers stop at the end marker, before the padding
-            pass
-        return self.sha256.hexdigest()
 
 
 class ShardDataset(IterableDataset):
@@ -100,7 +48,7 @@ class ShardDataset(IterableDataset):
     the DataLoader starts its workers (they get a copy; not with ``persistent_workers``).
 
     Note: round-robin shards can give ranks unequal sample counts; a distributed trainer
-    must cope (e.g. stop at the shortest rank). Only local paths are supported for now.
+    must cope (e.g. stop at the shortest rank). Local paths, s3:// and registered object stores (uvd.format.storage).
     """
 
     def __init__(self, dirs: str | Path | Sequence[str | Path], *, rank: int | None = None,
@@ -115,7 +63,7 @@ class ShardDataset(IterableDataset):
         self.world_size = default_world if world_size is None else world_size
         if not 0 <= self.rank < self.world_size:
             raise ValueError(f"rank {self.rank} is not in [0, world_size={self.world_size})")
-        self.shards = [entry for d in dirs for entry in read_shard_entries(d)]
+        self.shards = [entry for d in dirs for entry in read_manifest(str(d)).shards]
         self.shuffle_shards, self.seed, self.epoch = shuffle_shards, seed, 0
         self.num_codes, self.verify_sha256 = num_codes, verify_sha256
 
@@ -157,37 +105,5 @@ class ShardDataset(IterableDataset):
                 global_index += 1
 
     def read_shard(self, shard: ShardEntry) -> Iterator[VisualSentence]:
-        """Every sample of one shard, in tar order, validated; members stay in memory
-        (their names are untrusted and never touch the file system)."""
-        count = 0
-        with open(shard.path, "rb") as f:
-            reader = _HashingReader(f)
-            try:
-                members = ({**m, "__url__": str(shard.path)} for m in tar_file_iterator(reader))
-                samples = group_by_keys(members)
-                for raw in samples:
-                    yield self._validate(raw, shard)
-                    count += 1
-            except ShardError:
-                raise
-            except Exception as exc:  # tar-level damage: truncated file, duplicate member...
-                raise ShardError(f"unreadable shard {shard.path} after {count} samples: {exc}") from exc
-            if self.verify_sha256 and shard.sha256 and reader.hexdigest_to_end() != shard.sha256:
-                raise ShardError(f"shard {shard.path}: sha256 differs from the manifest (corrupt or replaced)")
-        if count != shard.samples:
-            raise ShardError(f"shard {shard.path} holds {count} samples, the manifest says {shard.samples}")
-
-    def _validate(self, raw: dict, shard: ShardEntry) -> VisualSentence:
-        key = raw.get("__key__")
-        try:
-            sentence = decode_sample(raw)
-            if sentence.key != key:
-                raise ValueError(f"meta.json names key {sentence.key!r}")
-            if sentence.tokens.size == 0:
-                raise ValueError("no tokens")
-            if int(sentence.tokens.max()) >= self.num_codes:
-                raise ValueError(f"token id {int(sentence.tokens.max())} >= codebook size {self.num_codes}")
-        except Exception as exc:
-            raise ShardError(f"corrupt sample {key!r} in shard {shard.path}: "
-                             f"{type(exc).__name__}: {exc}") from exc
-        return sentence
+        """Every sample of one shard, in tar order, after its sha256 matched the manifest."""
+        return read_shard(shard, num_codes=self.num_codes, verify=self.verify_sha256)

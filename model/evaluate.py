@@ -18,8 +18,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from uvd.format.sample import VisualSentence
 from uvd.model.llama import Llama
-from uvd.pipeline.format import VisualSentence
 
 
 @torch.no_grad()

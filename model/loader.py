@@ -34,8 +34,9 @@ import numpy as np
 import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
+from uvd.format.sample import VisualSentence
+from uvd.format.tables import read_manifest
 from uvd.model.data import ShardDataset, ShardEntry
-from uvd.pipeline.format import VisualSentence
 
 
 @dataclass(frozen=True)
@@ -185,7 +186,7 @@ class LoaderState:
                 "round_robin": list(self.round_robin)}
 
     @classmethod
-    def from_json(cls, d: dict) -> "LoaderState":
+    def from_json(cls, d: dict) -> LoaderState:
         return cls(row=int(d["row"]), cursors=tuple(Cursor(*c) for c in d["cursors"]),
                    round_robin=tuple(int(v) for v in d["round_robin"]))
 
@@ -260,16 +261,13 @@ def streams_from(dirs: Sequence[str], weights: dict[str, float] | None = None, *
     Weighted by ``weights`` (stream name -> weight; streams it does not name are left out), or by
     default in proportion to their tokens, which is what concatenating them would give.
     """
-    from uvd.pipeline.shards import read_manifest
-
     tokens: dict[str, int] = {}
     dirs_of: dict[str, tuple[str, ...]] = {}
     for d in dirs:
-        table, _ = read_manifest(str(d))
-        for row in table.to_pylist():
-            names = [Path(d).name] if by == "dir" else row["sources"]
+        for shard in read_manifest(str(d)).shards:
+            names = [Path(d).name] if by == "dir" else shard.sources
             for name in names:  # a shard of several sources: its tokens split evenly, an estimate for weights
-                tokens[name] = tokens.get(name, 0) + row["tokens"] // len(names)
+                tokens[name] = tokens.get(name, 0) + shard.tokens // len(names)
                 dirs_of[name] = tuple(dict.fromkeys((*dirs_of.get(name, ()), str(d))))
     if by not in ("dir", "source"):
         raise ValueError(f"by must be 'dir' or 'source', got {by!r}")

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
+import torch
 
 from uvd.model.evaluate import target_nll
 
@@ -86,7 +87,6 @@ def make_items(task: str, n: int, seed: int = 0) -> list[ReasoningItem]:
 
 def evaluate_reasoning(model, tokenizer, *, items_per_task: int = 30, seed: int = 0, device="cpu") -> dict:
     """{task: {accuracy, chance, items, correct, ci95}}: the lowest-perplexity candidate is the answer."""
-    import torch
 
     def tokens(images) -> np.ndarray:
         x = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float().div(255)

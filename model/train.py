@@ -24,9 +24,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
 import torch
+import torch.distributed as td
+import torch.nn.functional as F
+from torch.distributed.fsdp import fully_shard
+from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
+from uvd.format.tables import read_manifest
 from uvd.model import checkpoint
 from uvd.model.llama import Llama, LlamaConfig, get_config
 from uvd.model.loader import LoaderState, MixtureRows, Partition, Stream, streams_from
@@ -218,11 +224,9 @@ def learning_rate(step: int, cfg: TrainConfig) -> float:
 
 def data_tokenizer(dirs: list[str]) -> dict:
     """The tokenizer the build directories were made with; they must agree."""
-    from uvd.pipeline.shards import read_manifest
-
     if not dirs:
         raise ValueError("no data: give at least one build output directory")
-    found = {d: read_manifest(d)[1].get("tokenizer", {}) for d in dirs}
+    found = {d: read_manifest(d).tokenizer for d in dirs}
     shas = {t.get("sha256") for t in found.values()}
     if len(shas) > 1:
         raise ValueError("the build directories were tokenized by different tokenizers: "
@@ -284,9 +288,6 @@ def validation_loss(model: torch.nn.Module, cfg: TrainConfig, device: torch.devi
 
 
 def _accumulate(model, rows, totals, counts, device) -> None:
-    import numpy as np
-    import torch.nn.functional as F
-
     tokens = torch.from_numpy(np.stack([r["tokens"] for r in rows])).to(device)
     mask = torch.from_numpy(np.stack([r["target_mask"] for r in rows])).to(device)
     logits, _ = model(tokens[:, :-1])
@@ -326,13 +327,12 @@ class Distributed:
         return self.rank == 0
 
     @classmethod
-    def setup(cls, cfg: TrainConfig) -> "Distributed":
+    def setup(cls, cfg: TrainConfig) -> Distributed:
         device = torch.device(cfg.device if cfg.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu"))
         if cfg.distributed == "none":
             return cls(device=device)
         if "RANK" not in os.environ:
             raise ValueError(f"--distributed {cfg.distributed} needs torchrun (RANK, WORLD_SIZE and LOCAL_RANK)")
-        import torch.distributed as td
 
         local_rank = int(os.environ["LOCAL_RANK"])
         if device.type == "cuda":
@@ -344,12 +344,8 @@ class Distributed:
     def wrap(self, net: Llama, cfg: TrainConfig) -> torch.nn.Module:
         model: torch.nn.Module = net
         if self.kind == "ddp":
-            from torch.nn.parallel import DistributedDataParallel
-
             model = DistributedDataParallel(net, device_ids=[self.device.index] if self.device.type == "cuda" else None)
         elif self.kind == "fsdp":
-            from torch.distributed.fsdp import fully_shard
-
             for layer in net.model.layers:
                 fully_shard(layer)
             model = fully_shard(net)
@@ -373,7 +369,6 @@ class Distributed:
     def mean(self, value: torch.Tensor) -> torch.Tensor:
         if self.world_size == 1:
             return value
-        import torch.distributed as td
 
         value = value.clone()
         td.all_reduce(value)
@@ -381,13 +376,9 @@ class Distributed:
 
     def barrier(self) -> None:
         if self.world_size > 1:
-            import torch.distributed as td
-
             td.barrier()
 
     def close(self) -> None:
         if self.world_size > 1:
-            import torch.distributed as td
-
             td.destroy_process_group()
 

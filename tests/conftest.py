@@ -6,8 +6,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-
-from media import PHOTOS, photo, write_video
+from sample_media import PHOTOS, photo, write_video
 
 
 @pytest.fixture

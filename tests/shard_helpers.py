@@ -10,7 +10,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import webdataset as wds
 
-from uvd.pipeline.format import MANIFEST_NAME, SentenceMeta, VisualSentence, encode_sample
+from uvd.format.sample import SentenceMeta, VisualSentence, encode_sample
+from uvd.format.tables import MANIFEST_NAME
 
 
 def make_sentence(index: int, n_images: int = 2, tokens_per_image: int = 8) -> VisualSentence:

@@ -5,27 +5,29 @@ from __future__ import annotations
 from pathlib import Path
 
 import webdataset as wds
-
 from fixtures import all_fixtures, make_fixture
+
 from uvd.dataset_specs import get_spec
-from uvd.pipeline import job
-from uvd.pipeline.config import BuildConfig, SourceConfig
-from uvd.pipeline.format import VisualSentence, decode_sample
-from uvd.pipeline.layouts import get_layout
-from uvd.pipeline.shards import read_manifest
+from uvd.format.rejects import Reject
+from uvd.format.sample import VisualSentence, decode_sample
+from uvd.format.tables import read_manifest
+from uvd.pipeline.graph import job
+from uvd.pipeline.planning.layouts import get_layout
+from uvd.pipeline.readers import make_reader
+from uvd.pipeline.records.config import BuildConfig, SourceConfig
 
 
 def listing(reader, root: Path):
-    """(items, rejects) a reader lists under ``root``."""
-    from uvd.pipeline.local import list_reader_items
-
-    return list_reader_items(reader, str(root))
+    """(items, rejects) a reader lists under ``root``, in one process (pipeline/steps.py)."""
+    items, rejects = [], []
+    for unit in reader.units(str(root)):
+        for entry in reader.items(str(root), unit):
+            (rejects if isinstance(entry, Reject) else items).append(entry)
+    return items, rejects
 
 
 def spec_listing(name: str, root: Path):
     """(items, rejects) of a spec's reader over its fixture folder under ``root``."""
-    from uvd.pipeline.readers import make_reader
-
     spec = get_spec(name)
     return listing(make_reader(spec), root / spec.folder)
 
@@ -64,9 +66,8 @@ def build_specs(specs, root: Path, out: Path, *, annotators: dict[str, str] | No
 
 
 def read_sentences(out: Path) -> list[VisualSentence]:
-    table, _ = read_manifest(str(out))
+    manifest = read_manifest(str(out))
     sentences = []
-    for path in table.column("path").to_pylist():
-        sentences += [decode_sample(s) for s in wds.WebDataset(str(out / path), shardshuffle=False,
-                                                                 empty_check=False)]
+    for shard in manifest.shards:  # plain webdataset reads them: the format is the contract
+        sentences += [decode_sample(s) for s in wds.WebDataset(shard.path, shardshuffle=False, empty_check=False)]
     return sentences

@@ -3,19 +3,29 @@ its sentence layout, rebuilds identically from its metadata, and mixes to UVDv1'
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections import defaultdict
 from pathlib import Path
 
+import numpy as np
 import pytest
-from click.testing import CliRunner
-
 from annotator_models import export_all
+from click.testing import CliRunner
 from fixtures import all_fixtures
+from PIL import Image
 from spec_harness import build_specs, fixture_root_for, read_sentences
+
+from uvd.cli import main
 from uvd.dataset_specs import DatasetSpec, all_specs, get_spec, register, uvdv1_rows
-from uvd.pipeline.cli import main
-from uvd.pipeline.config import BuildConfig, SourceConfig
+from uvd.dataset_specs.base import MODEL_VIEWS, TRANSFORM_VIEWS
+from uvd.format.tables import read_manifest
+from uvd.pipeline.graph import job
+from uvd.pipeline.planning.layouts import LAYOUTS
+from uvd.pipeline.readers import make_reader, reader_class
+from uvd.pipeline.records.config import BuildConfig, SourceConfig
+from uvd.pipeline.tools.local import rebuild_sentence
+from uvd.pipeline.views.annotators import AnnotatorMissing
 
 SPECS = all_specs()
 GENERIC = ("images", "videos")  # folders, not UVDv1 rows
@@ -49,10 +59,6 @@ def test_duplicate_spec_names_are_refused():
 
 
 def test_specs_name_real_readers_layouts_and_views():
-    from uvd.pipeline.layouts import LAYOUTS
-    from uvd.pipeline.readers import make_reader, reader_class
-    from uvd.pipeline.views import MODEL_VIEWS, TRANSFORM_VIEWS
-
     for spec in SPECS.values():
         reader = make_reader(spec)  # refuses unknown reader_args
         assert spec.layout in LAYOUTS, spec.name
@@ -82,9 +88,6 @@ def test_datasets_list_shows_every_spec_and_what_is_found(tmp_path):
 
 
 def test_datasets_show_explains_a_spec_and_renders_its_sentence(tmp_path):
-    import numpy as np
-    from PIL import Image
-
     fixture_root_for(["coco_pose"], tmp_path)
     png = tmp_path / "pose.png"
     result = CliRunner().invoke(main, ["datasets", "show", "coco_pose", "--root", str(tmp_path), "--out", str(png)])
@@ -99,9 +102,6 @@ def test_datasets_show_explains_a_spec_and_renders_its_sentence(tmp_path):
 
 
 def test_models_are_required_clearly(tmp_path):
-    from uvd.pipeline import job
-    from uvd.pipeline.annotators import AnnotatorMissing
-
     source = SourceConfig(name="coco_depth", spec="coco_depth", root=str(tmp_path))
     with pytest.raises(AnnotatorMissing, match="coco_depth.*depth annotator.*DPT.*--annotator depth=DIR"):
         job.validate_sources([source], BuildConfig())
@@ -180,13 +180,10 @@ def test_every_listed_item_is_accounted_for(all_built):
 
 def test_sentences_rebuild_identically_from_their_metadata(all_built, fixture_root, annotators):
     """One sentence of every layout, made again from its meta.json alone: the same tokens."""
-    import dataclasses
 
-    from uvd.pipeline.local import rebuild_sentence
-    from uvd.pipeline.shards import read_manifest
 
     out, _, by_source = all_built
-    _, prov = read_manifest(str(out))
+    prov = read_manifest(str(out)).provenance
     config = BuildConfig(**prov["build_config"])
     one_per_layout = {}
     for name in sorted(by_source):
@@ -223,7 +220,6 @@ def test_weighted_mixture_selects_each_source_to_its_share(fixture_root, tmp_pat
     specs = ["ucf101", "davis", "lol_enhance"]
     out = tmp_path / "weighted"
     sources = [SourceConfig(name=n, spec=n, root=str(fixture_root / SPECS[n].folder)) for n in specs]
-    from uvd.pipeline import job
 
     summary = job.run(sources, str(out), BuildConfig(tokenizer="random:tiny", mix=str(weights),
                                                      layout_args={"lol_enhance": {"epochs": 1}}), device="cpu")

@@ -1,14 +1,16 @@
 """Reading shards back: manifest order, validation, and the split over ranks and workers."""
 
+import types
 from collections import Counter
 
 import numpy as np
 import pytest
+from shard_helpers import make_sentence, write_manifest, write_shard_tar, write_test_shards
 from torch.utils.data import DataLoader
 
-from shard_helpers import make_sentence, write_shard_tar, write_manifest, write_test_shards
+import uvd.model.data as data
+from uvd.format.sample import encode_sample
 from uvd.model.data import ShardDataset, ShardError
-from uvd.pipeline.format import encode_sample
 
 
 def keys_read(dataset, num_workers: int) -> list[str]:
@@ -113,8 +115,7 @@ def test_manifest_problems_are_clear(tmp_path):
 
 
 def test_slot_assignment_whole_shards_or_striding(tmp_path, monkeypatch):
-    import types
-    import uvd.model.data as data
+
 
     monkeypatch.setattr(data, "get_worker_info", lambda: types.SimpleNamespace(id=1, num_workers=2))
     write_test_shards(tmp_path / "three", SENTENCES, 4)  # shards: 0-3, 4-7, 8-9

@@ -10,6 +10,7 @@ import torch
 import transformers
 from click.testing import CliRunner
 
+from uvd.cli import main
 from uvd.model.hf import config_from_hf, export_hf, hf_config, import_hf
 from uvd.model.llama import Llama, get_config
 
@@ -55,8 +56,6 @@ def test_sizes_match_llama_for_causal_lm_to_the_parameter(name):
 
 
 def test_uvd_model_sizes_prints_the_table():
-    from uvd.pipeline.cli import main
-
     result = CliRunner().invoke(main, ["model", "sizes"])
     assert result.exit_code == 0, result.output
     for name in ["vqlm_100m", "vqlm_300m", "vqlm_1b", "vqlm_30b", "debug"]:

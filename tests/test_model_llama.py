@@ -3,8 +3,18 @@ import math
 import pytest
 import torch
 
-from uvd.model.llama import (CONFIGS, NUM_CODES, NUM_SPECIAL, Llama, LlamaConfig, RMSNorm,
-                             apply_rotary, document_causal_mask, get_config, rotary_cos_sin)
+from uvd.model.llama import (
+    CONFIGS,
+    NUM_CODES,
+    NUM_SPECIAL,
+    Llama,
+    LlamaConfig,
+    RMSNorm,
+    apply_rotary,
+    document_causal_mask,
+    get_config,
+    rotary_cos_sin,
+)
 
 
 def tiny_model(seed: int = 0) -> Llama:

@@ -8,11 +8,20 @@ from collections import Counter
 
 import numpy as np
 import pytest
+from shard_helpers import make_sentence, write_test_shards
 from torch.utils.data import DataLoader
 
-from shard_helpers import make_sentence, write_test_shards
-from uvd.model.loader import (Cursor, LoaderState, MixtureRows, Partition, RoundRobin, Stream, StreamConfig,
-                              in_validation, streams_from)
+from uvd.model.loader import (
+    Cursor,
+    LoaderState,
+    MixtureRows,
+    Partition,
+    RoundRobin,
+    Stream,
+    StreamConfig,
+    in_validation,
+    streams_from,
+)
 
 SENTENCES = [make_sentence(i, n_images=1 + i % 3) for i in range(20)]
 

@@ -12,13 +12,14 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pyarrow.parquet as pq
 import pytest
 import torch
-
 from shard_helpers import write_test_shards
+
+from uvd.format.sample import SentenceMeta, VisualSentence
 from uvd.model import checkpoint
 from uvd.model.train import TrainConfig, learning_rate, train
-from uvd.pipeline.format import SentenceMeta, VisualSentence
 
 
 def learnable_sentence(index: int, n_images: int = 2, tokens_per_image: int = 256) -> VisualSentence:
@@ -94,7 +95,7 @@ def test_grad_accumulation_equals_the_larger_batch(data, tmp_path):
 
 
 def run_cli(out: Path, data: Path, *extra: str) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "uvd.pipeline.cli", "train", str(data), "--model", "debug", "--seq-len", "64",
+    cmd = [sys.executable, "-m", "uvd.cli", "train", str(data), "--model", "debug", "--seq-len", "64",
            "--batch-size", "2", "--steps", "12", "--lr", "3e-3", "--warmup-steps", "2", "--seed", "1",
            "--checkpoint-every", "3", "--device", "cpu", "--out", str(out), *extra]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -129,7 +130,6 @@ def test_resume_is_refused_for_another_model_or_tokenizer(data, tmp_path):
     with pytest.raises(ValueError, match="different model"):
         train(config(data, tmp_path / "run", steps=4, model="vqlm_100m", resume=True))
     manifest = data / "manifest.parquet"
-    import pyarrow.parquet as pq
 
     table = pq.read_table(manifest)
     meta = {b"uvd": json.dumps({"tokenizer": {"spec": "other", "sha256": "f" * 64}}).encode()}
@@ -145,7 +145,7 @@ def test_distributed_over_two_processes_matches_one_process(data, tmp_path, mode
     with replicated (DDP) or sharded (FSDP2) parameters; its step-4 checkpoint resumes in 1 process."""
     single = train(config(data, tmp_path / "single", batch_size=4, steps=6))
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", str(port),
-           "-m", "uvd.pipeline.cli", "train", str(data), "--model", "debug", "--seq-len", "64", "--batch-size", "2",
+           "-m", "uvd.cli", "train", str(data), "--model", "debug", "--seq-len", "64", "--batch-size", "2",
            "--steps", "6", "--lr", "3e-3", "--end-lr", "3e-4", "--warmup-steps", "2", "--seed", "1",
            "--device", "cpu", "--checkpoint-every", "2", "--distributed", mode, "--out", str(tmp_path / mode)]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300,

@@ -6,18 +6,22 @@ from __future__ import annotations
 import json
 import math
 
+import cv2
 import numpy as np
+import pyarrow.parquet as pq
 import pytest
 import torch
 import torch.nn.functional as F
 from click.testing import CliRunner
-
 from shard_helpers import make_sentence, write_test_shards
+
+from uvd.cli import main
 from uvd.model.evaluate import perplexity_by_task, target_nll
 from uvd.model.generate import analogy_context, filter_logits, generate_images
 from uvd.model.llama import Llama, LlamaConfig
 from uvd.model.reasoning import TASKS, draw, make_items
-from uvd.pipeline.cli import main
+from uvd.model.train import TrainConfig, train
+from uvd.tokenizer import load_tokenizer
 
 TINY = LlamaConfig(d_model=64, ff_dim=128, n_layers=2, n_heads=4)
 
@@ -98,19 +102,15 @@ def test_reasoning_items_follow_their_rules():
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """A debug model trained for a few steps on shards made by the tiny tokenizer."""
-    from uvd.model.train import TrainConfig, train
-    from uvd.pipeline.shards import read_manifest
-    from uvd.tokenizer import load_tokenizer
 
     root = tmp_path_factory.mktemp("use")
     sentences = [make_sentence(i, n_images=2 + i % 3, tokens_per_image=256) for i in range(12)]
     for s in sentences:
         s.tokens[:] %= 512  # the tiny tokenizer's codebook
     write_test_shards(root / "data", sentences, 4)
-    import pyarrow.parquet as pq
 
     info = load_tokenizer("random:tiny").info
-    table, _ = read_manifest(str(root / "data"))
+    table = pq.read_table(root / "data" / "manifest.parquet")
     meta = {b"uvd": json.dumps({"tokenizer": {"spec": "random:tiny", "sha256": info.sha256}}).encode()}
     pq.write_table(table.replace_schema_metadata(meta), root / "data" / "manifest.parquet")
     train(TrainConfig(data_dirs=[str(root / "data")], seq_len=256, batch_size=2, steps=3, device="cpu",
@@ -136,7 +136,6 @@ def test_eval_and_generate_commands_end_to_end(trained, tmp_path):
     res = runner.invoke(main, ["generate", "sequential", ckpt, "--from-build", data, "--context", "2", "--new", "1",
                                "--out", str(tmp_path / "seq.png"), "--top-k", "50"])
     assert res.exit_code == 0, res.output
-    import cv2
 
     grid = cv2.imread(str(tmp_path / "seq.png"))
     assert grid is not None and grid.shape[1] > 3 * 256  # 2 context images + 1 generated

@@ -2,15 +2,16 @@
 
 import json
 
+import cv2
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
 import webdataset as wds
 from click.testing import CliRunner
 
-from uvd.pipeline import job
-from uvd.pipeline.cli import main
-from uvd.pipeline.config import BuildConfig, SourceConfig
+from uvd.cli import main
+from uvd.pipeline.graph import job
+from uvd.pipeline.records.config import BuildConfig, SourceConfig
 
 CONFIG = BuildConfig(tokenizer="random:tiny", batch_size=8, samples_per_shard=2)
 
@@ -108,7 +109,6 @@ def test_cli_build_train_show_end_to_end(media_dirs, tmp_path):
     assert list(ckpt.glob("step-*/model.safetensors")) and "loss" in r.output
     r = runner.invoke(main, ["show", str(out), "--source", "videos", "--out", str(png)])
     assert r.exit_code == 0, r.output
-    import cv2
 
     grid = cv2.imread(str(png))
     assert grid is not None and grid.shape[0] > 4 * 256 and grid.shape[1] > 4 * 256  # 16 frames, 4 per row

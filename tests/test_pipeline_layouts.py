@@ -7,9 +7,9 @@ from collections import Counter
 
 import pytest
 
-from uvd.pipeline.decode import DecodeError
-from uvd.pipeline.items import Item
-from uvd.pipeline.layouts import LAYOUTS, LayoutContext, clip_indices, cover_clips, get_layout
+from uvd.media.images import DecodeError
+from uvd.pipeline.planning.layouts import LAYOUTS, LayoutContext, clip_indices, cover_clips, get_layout
+from uvd.pipeline.records.items import Item
 
 
 def ctx(layout: str, views, seed=0, **args) -> LayoutContext:

@@ -9,10 +9,12 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from uvd.pipeline.cli import main
-from uvd.pipeline.format import SentenceMeta, VisualSentence, sentence_key
-from uvd.pipeline.lvm_jsonl import decode_line, encode_line, export_jsonl, import_jsonl, sentences_of_build
-from uvd.pipeline.shards import MANIFEST_SCHEMA, manifest_table, parquet_bytes, write_shard
+from uvd.cli import main
+from uvd.format.reading import iter_sentences
+from uvd.format.sample import SentenceMeta, VisualSentence, sentence_key
+from uvd.format.shards import write_shard
+from uvd.format.tables import MANIFEST_SCHEMA, manifest_table, parquet_bytes
+from uvd.pipeline.tools.lvm_jsonl import decode_line, encode_line, export_jsonl, import_jsonl
 
 
 def build_dir(tmp_path, n_sentences=11, per_shard=4):
@@ -43,11 +45,11 @@ def test_line_format_is_lvms():
 
 def test_shards_to_jsonl_to_shards_keeps_every_token_and_sentence(tmp_path):
     src = build_dir(tmp_path)
-    original = [s.tokens for s in sentences_of_build(src)]
+    original = [s.tokens for s in iter_sentences(src)]
     assert export_jsonl(src, tmp_path / "a.jsonl") == len(original) == 11
     counts = import_jsonl([tmp_path / "a.jsonl"], tmp_path / "imported", samples_per_shard=3)
     assert counts["sentences"] == 11 and counts["shards"] == 4
-    back = [s.tokens for s in sentences_of_build(tmp_path / "imported")]
+    back = [s.tokens for s in iter_sentences(tmp_path / "imported")]
     assert len(back) == len(original) and all(np.array_equal(a, b) for a, b in zip(original, back))
 
 
@@ -62,12 +64,12 @@ def test_jsonl_to_shards_to_jsonl_gives_the_same_bytes(tmp_path):
 
 def test_packed_export_cuts_4096_token_lines_and_keeps_the_tail(tmp_path):
     src = build_dir(tmp_path)
-    total = sum(s.tokens.size for s in sentences_of_build(src))
+    total = sum(s.tokens.size for s in iter_sentences(src))
     n = export_jsonl(src, tmp_path / "packed.jsonl", pack=4096)
     lengths = [len(decode_line(line, where="x")) for line in (tmp_path / "packed.jsonl").read_text().splitlines()]
     assert n == len(lengths) and sum(lengths) == total
     assert all(length == 4096 for length in lengths[:-1]) and 0 < lengths[-1] <= 4096
-    stream = np.concatenate([s.tokens.reshape(-1) for s in sentences_of_build(src)])
+    stream = np.concatenate([s.tokens.reshape(-1) for s in iter_sentences(src)])
     packed = np.concatenate([decode_line(line, where="x") for line in (tmp_path / "packed.jsonl").read_text().splitlines()])
     np.testing.assert_array_equal(packed, stream)
 

@@ -17,19 +17,20 @@ import time
 import zlib
 from pathlib import Path
 
+import cv2
 import pyarrow.parquet as pq
 import pytest
-
 from fixtures import make_fixture
 from fixtures.common import photo, video_frames, write_image, write_video
-from uvd.pipeline import job
-from uvd.pipeline.config import BuildConfig, SourceConfig
+
+from uvd.pipeline.graph import job
+from uvd.pipeline.records.config import BuildConfig, SourceConfig
 
 TINY = ["--tokenizer", "random:tiny", "--no-progress", "--device", "cpu"]
 
 
 def uvd(*args, workers: int = 1) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "uvd.pipeline.cli", "build", *args, *TINY, "--workers", str(workers)]
+    cmd = [sys.executable, "-m", "uvd.cli", "build", *args, *TINY, "--workers", str(workers)]
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             env={**os.environ, "OMP_NUM_THREADS": "1", "PYTHONFAULTHANDLER": "1", "PYTHONUNBUFFERED": "1"})
 
@@ -184,7 +185,6 @@ def test_bad_input_corpus_is_all_accounted_for(corpus, tmp_path):
     shutil.copy(corpus / "videos" / "a.mp4", videos / "good ünï.mp4")
     data = (corpus / "videos" / "a.mp4").read_bytes()
     (videos / "truncated.mp4").write_bytes(data[: len(data) // 3])
-    import cv2
 
     empty = cv2.VideoWriter(str(videos / "no frames.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), 10, (64, 48))
     empty.release()  # a container with zero frames

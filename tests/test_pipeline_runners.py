@@ -3,14 +3,17 @@ the options it does not know to Beam."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 from click.testing import CliRunner
-
 from fixtures.common import photo, write_image
-from uvd.pipeline import job, resume
-from uvd.pipeline.cli import main
-from uvd.pipeline.config import BuildConfig, SourceConfig
+
+from uvd.cli import main
+from uvd.format.tables import read_manifest
+from uvd.pipeline.graph import job, state
+from uvd.pipeline.records.config import BuildConfig, SourceConfig, load_build_config
 
 ACCELERATOR = "beam:resources:accelerator:v1"
 
@@ -18,10 +21,10 @@ ACCELERATOR = "beam:resources:accelerator:v1"
 def wave_graph(tmp_path, accelerator):
     options = PipelineOptions([])
     p = beam.Pipeline(options=options)  # built, never run
-    build = job.Run(sources=[SourceConfig("images", "images", str(tmp_path))], out_dir=str(tmp_path / "out"),
+    build = job.BuildContext(sources=[SourceConfig("images", "images", str(tmp_path))], out_dir=str(tmp_path / "out"),
                     config=BuildConfig(tokenizer="random:tiny"), options=options, record={}, tokens_per_image=256,
                     accelerator=accelerator)
-    plan = resume.BuildPlan(planned_sentences=1, num_shards=1, shards_per_wave=1, wave_sentences=[1], mixture=None)
+    plan = state.BuildPlan(planned_sentences=1, num_shards=1, shards_per_wave=1, wave_sentences=[1], mixture=None)
     job.chain_wave(p, build, plan, 0)
     proto = p.to_runner_api()
     hinted = {}
@@ -38,7 +41,7 @@ def test_only_the_tokenize_step_asks_for_an_accelerator(tmp_path):
     assert set(hinted.values()) == {"type:nvidia-l4;count:1;install-nvidia-driver"}
     assert all(name.startswith("TokenizedFrames/") for name in hinted)  # decoding stays on CPU workers
     names = {t.unique_name for t in proto.components.transforms.values()}
-    assert "DecodedFrames/Render" in names and "DecodedFrames/Render" not in hinted
+    assert "DecodedFrames/Picture" in names and "DecodedFrames/Picture" not in hinted
     _, none = wave_graph(tmp_path, None)
     assert none == {}
 
@@ -52,16 +55,13 @@ def test_unknown_options_go_to_beam(tmp_path):
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
     assert "sentences" in result.output
-    from uvd.pipeline.shards import read_manifest
 
-    assert read_manifest(str(tmp_path / "out"))[1]["runner"] == "DirectRunner"  # Beam got --runner
+    assert read_manifest(str(tmp_path / "out")).provenance["runner"] == "DirectRunner"  # Beam got --runner
 
 
 def test_shipped_build_configs_load():
     """The configs `make demo` and the runner recipes pass to `uvd build` must stay valid."""
-    from pathlib import Path
 
-    from uvd.pipeline.config import load_build_config
 
     root = Path(__file__).resolve().parents[1] / "infra"
     configs = sorted(root.rglob("*.toml"))

@@ -12,12 +12,14 @@ import threading
 import time
 
 import boto3
+import cv2
 import pytest
 import webdataset as wds
+from fixtures.common import photo
 from moto.server import ThreadedMotoServer
 
-from fixtures.common import photo
-from uvd.pipeline import storage
+from uvd.format import storage
+from uvd.format.tables import read_manifest
 
 SECRET = "s3cr3t-do-not-print-4242"
 BUCKET = "uvd-test"
@@ -88,7 +90,7 @@ def objects(client, prefix: str) -> dict[str, bytes]:
 
 
 def build(env, out: str, *extra: str) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "uvd.pipeline.cli", "-v", "build", "--source", f"images:s3://{BUCKET}/in/photos",
+    cmd = [sys.executable, "-m", "uvd.cli", "-v", "build", "--source", f"images:s3://{BUCKET}/in/photos",
            "--out", out, "--tokenizer", "random:tiny", "--samples-per-shard", "1", "--wave-size", "4",
            "--no-progress", "--device", "cpu", *extra]
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
@@ -96,7 +98,6 @@ def build(env, out: str, *extra: str) -> subprocess.Popen:
 
 def test_s3_build_fails_on_dropped_connections_resumes_and_reads_back(s3, tmp_path, monkeypatch):
     client, proxy, env = s3
-    import cv2
 
     for i in range(8):  # the inputs live on S3 too
         ok, jpg = cv2.imencode(".jpg", cv2.cvtColor(photo(i), cv2.COLOR_RGB2BGR))
@@ -132,7 +133,6 @@ def test_s3_build_fails_on_dropped_connections_resumes_and_reads_back(s3, tmp_pa
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     monkeypatch.setenv("AWS_ENDPOINT_URL", env["AWS_ENDPOINT_URL"])
     storage.register_webdataset_schemes()
-    from uvd.pipeline.shards import read_manifest
 
     table, _ = read_manifest(f"s3://{BUCKET}/out")
     samples = sum(len(list(wds.WebDataset(f"s3://{BUCKET}/out/{path}", shardshuffle=False).decode()))

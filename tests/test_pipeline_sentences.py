@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from uvd.pipeline import sentences
-from uvd.pipeline.items import Position
-from uvd.pipeline.layouts import LayoutContext
+from uvd.pipeline.planning.layouts import LayoutContext
+from uvd.pipeline.records import sentences
+from uvd.pipeline.records.items import Position
 
 
 def plan(frames=(0, 2, 4), index=0):

@@ -5,22 +5,23 @@ from __future__ import annotations
 import json
 import math
 import re
+from dataclasses import replace
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
+from fixtures.common import photo, video_frames, write_image, write_video
 
+from uvd.cli import main
 from uvd.dataset_specs import uvdv1_rows
-from uvd.pipeline import job
-from uvd.pipeline.cli import main
-from uvd.pipeline.config import BuildConfig, SourceConfig
-from uvd.pipeline.estimate import MEASURED, Assumptions, estimate
-from uvd.pipeline.stats import psnr
+from uvd.pipeline.graph import job
+from uvd.pipeline.records.config import BuildConfig, SourceConfig
+from uvd.pipeline.tools.estimate import MEASURED, Assumptions, bf16_peak_tflops, estimate
+from uvd.pipeline.tools.stats import psnr
 
 
 @pytest.fixture(scope="module")
 def build(tmp_path_factory):
-    from fixtures.common import photo, video_frames, write_image, write_video
-
     root = tmp_path_factory.mktemp("stats")
     for i in range(5):
         write_image(root / "images" / f"p{i}.jpg", photo(i))
@@ -51,8 +52,6 @@ def test_stats_report_counts_rejects_histograms_and_psnr(build):
 
 
 def test_psnr():
-    import numpy as np
-
     a = np.zeros((4, 4, 3), np.uint8)
     assert math.isinf(psnr(a, a))
     assert psnr(a, a + 255) == pytest.approx(0.0)
@@ -69,7 +68,6 @@ def test_plan_covers_all_of_uvdv1_and_scales_with_its_figures():
     assert result["storage_gb"] == pytest.approx(total * MEASURED.bytes_per_token / 1e9)
     faster = estimate(assumptions=Assumptions(gpu="nvidia-h100"))
     assert faster["runners"]["dataflow"]["gpu_hours"] < dataflow["gpu_hours"] / 5  # 989 vs 121 TFLOP/s
-    from dataclasses import replace
 
     measured_gpu = replace(MEASURED, tokenizer_img_s_per_gpu={"nvidia-l4": 1000.0})
     assert estimate(measured_gpu)["tokenizer_rate_is"] == "measured"
@@ -85,8 +83,6 @@ def test_plan_command(tmp_path):
 
 
 def test_gpu_peak_is_found_by_device_name():
-    from uvd.pipeline.estimate import bf16_peak_tflops
-
     assert bf16_peak_tflops("NVIDIA H100 80GB HBM3") == bf16_peak_tflops("NVIDIA H200") == 989.0
     assert bf16_peak_tflops("NVIDIA A100-SXM4-80GB") == 312.0 and bf16_peak_tflops("NVIDIA L4") == 121.0
     assert bf16_peak_tflops("NVIDIA L40S") is None  # not an L4

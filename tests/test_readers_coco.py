@@ -8,17 +8,18 @@ import shutil
 from collections import Counter
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
-
 from annotator_models import export_all
 from fixtures import make_fixture
 from fixtures.coco import IMAGE_IDS, coco_file_name, counts_to_string, mask_to_counts
 from fixtures.common import write_image
 from spec_harness import build_specs, listing, read_sentences, spec_listing
+
 from uvd.dataset_specs import get_spec
-from uvd.pipeline.annotations import PALETTE
-from uvd.pipeline.decode import DecodeError
+from uvd.media.drawing import PALETTE
+from uvd.media.images import DecodeError
 from uvd.pipeline.readers import DecodeContext, make_reader
 from uvd.pipeline.readers.coco import CocoReader, decode_rle, rle_string_to_counts
 from uvd.pipeline.readers.segmentation import SegmentationMasksReader
@@ -129,14 +130,14 @@ def render_one(name: str, root: Path, key: str, views: tuple[str, ...]):
     reader = make_reader(spec)
     items, _ = listing(reader, root / spec.folder)
     item = next(it for it in items if it.key == key)
-    return item, reader.render(item, [(0, v) for v in views], CTX)
+    return item, reader.pictures(item, [(0, v) for v in views], CTX)
 
 
 def test_boxes_are_drawn_over_the_photo_where_annotated(fixture_root):
     item, out = render_one("coco_detection", fixture_root, coco_file_name(139), ("image", "boxes"))
     photo, boxed = out[(0, "image")].pixels, out[(0, "boxes")].pixels
     assert photo.shape == boxed.shape == (72, 96, 3) and not out[(0, "boxes")].label_map
-    for x, y, w, h, cat in item.annotation_json()["boxes"]:
+    for x, y, _, h, cat in item.annotation_json()["boxes"]:
         left, top, bottom = int(round(x)), int(round(y)), int(round(y + h))
         middle = (top + bottom) // 2
         assert (boxed[middle, left] == colour(1 + cat)).all()  # the left edge, in the category's colour
@@ -198,7 +199,7 @@ def test_broken_json_is_rejected_and_other_files_still_list(coco_copy):
     assert [(r.item_key, r.reason) for r in rejects] == [("annotations/instances_val2017.json",
                                                           "unreadable_annotation")]
     assert str(broken) in rejects[0].message and "not valid JSON" in rejects[0].message
-    out = reader.render(items[-1], [(0, "image"), (0, "boxes")], CTX)  # the others still render
+    out = reader.pictures(items[-1], [(0, "image"), (0, "boxes")], CTX)  # the others still render
     assert out[(0, "boxes")].pixels.shape == (72, 96, 3)
 
 
@@ -225,7 +226,7 @@ def test_missing_photo_is_a_decode_error_naming_it(coco_copy):
     assert rejects == [] and len(items) == 9  # listing does not open photos
     item = next(it for it in items if it.key == coco_file_name(632))
     with pytest.raises(DecodeError) as err:
-        reader.render(item, [(0, "image"), (0, "boxes")], CTX)
+        reader.pictures(item, [(0, "image"), (0, "boxes")], CTX)
     assert str(missing) in err.value.message
 
 
@@ -234,7 +235,7 @@ def test_photo_that_disagrees_with_the_json_size_is_refused(coco_copy):
     reader = CocoReader("coco_detection", {})
     item = next(it for it in listing(reader, coco_copy)[0] if it.key == coco_file_name(139))
     with pytest.raises(DecodeError) as err:
-        reader.render(item, [(0, "image")], CTX)
+        reader.pictures(item, [(0, "image")], CTX)
     assert err.value.reason == "size_mismatch" and "instances_train2017.json" in err.value.message
 
 
@@ -258,13 +259,11 @@ def test_cityscapes_pairs_left_images_with_label_ids(fixture_root):
 
 @pytest.mark.parametrize("name", ["ade20k_segmentation", "cityscapes_segmentation"])
 def test_label_maps_render_through_the_palette(fixture_root, name):
-    import cv2
-
     spec = get_spec(name)
     reader = make_reader(spec)
     items, _ = listing(reader, fixture_root / spec.folder)
     for item in items[:3]:
-        out = reader.render(item, [(0, "image"), (0, "segmentation")], CTX)
+        out = reader.pictures(item, [(0, "image"), (0, "segmentation")], CTX)
         labels = cv2.imread(item.paths[1], cv2.IMREAD_UNCHANGED)
         assert labels.ndim == 2 and labels.dtype == np.uint8 and len(np.unique(labels)) >= 4
         seg = out[(0, "segmentation")]
@@ -287,7 +286,7 @@ def test_unpaired_files_are_rejected_and_the_rest_still_built(fixture_root, tmp_
         ("annotations/training/ADE_train_00000007.png", "missing_pair")]
     assert str(lonely_image) in rejects[0].message and str(lonely_label) in rejects[1].message
     for item in items:
-        assert reader.render(item, [(0, "segmentation")], CTX)[(0, "segmentation")].pixels.shape == (72, 96, 3)
+        assert reader.pictures(item, [(0, "segmentation")], CTX)[(0, "segmentation")].pixels.shape == (72, 96, 3)
 
 
 def test_bad_label_maps_are_decode_errors_naming_the_file(fixture_root, tmp_path):
@@ -299,9 +298,9 @@ def test_bad_label_maps_are_decode_errors_naming_the_file(fixture_root, tmp_path
     garbage.write_bytes(b"\x89PNG\r\n\x1a\n" + b"not a png" * 8)
     for item, path, reason in ((items[0], colour_map, "bad_label_map"), (items[1], garbage, "unreadable_image")):
         with pytest.raises(DecodeError) as err:
-            reader.render(item, [(0, "image"), (0, "segmentation")], CTX)
+            reader.pictures(item, [(0, "image"), (0, "segmentation")], CTX)
         assert err.value.reason == reason and str(path) in err.value.message
-    assert reader.render(items[2], [(0, "segmentation")], CTX)
+    assert reader.pictures(items[2], [(0, "segmentation")], CTX)
 
 
 def test_a_root_without_the_folders_says_where_it_looked(tmp_path):

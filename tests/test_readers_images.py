@@ -14,22 +14,29 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-
 from annotator_models import export_all
 from fixtures import make_fixture
 from fixtures.common import photo, write_image
-from fixtures.images import (IMAGENET_CLASSES, IMAGENET_VAL, encode, ip2p_row, jpeg_pixels, write_img2dataset_shard,
-                             write_ip2p_parquet)
+from fixtures.images import (
+    IMAGENET_CLASSES,
+    IMAGENET_VAL,
+    encode,
+    ip2p_row,
+    jpeg_pixels,
+    write_img2dataset_shard,
+    write_ip2p_parquet,
+)
 from spec_harness import build_specs, listing, read_sentences
+
 from uvd.dataset_specs import get_spec
-from uvd.pipeline import storage
-from uvd.pipeline.decode import DecodeError
-from uvd.pipeline.items import Item
+from uvd.format import storage
+from uvd.media.images import DecodeError
 from uvd.pipeline.readers import DecodeContext, make_reader
 from uvd.pipeline.readers.imagenet import ImageFolderReader, ImageNetReader
 from uvd.pipeline.readers.kitti import KittiStereoReader
 from uvd.pipeline.readers.laion import LaionReader
 from uvd.pipeline.readers.paired import PairedFilesReader, ParquetPairsReader, SideBySidePairsReader
+from uvd.pipeline.records.items import Item
 
 CTX = DecodeContext(max_pixels=50_000_000)
 FOLDERS = ("imagenet", "laion", "sidd", "lol", "did_mdn", "instructpix2pix", "kitti", "lvmhp", "mpii", "unite")
@@ -56,7 +63,7 @@ def spec_reader(name: str):
 
 
 def render(reader, item: Item) -> dict[str, np.ndarray]:
-    out = reader.render(item, [(0, v) for v in reader.views], CTX)
+    out = reader.pictures(item, [(0, v) for v in reader.views], CTX)
     return {view: out[(0, view)].pixels for view in reader.views}
 
 

@@ -12,22 +12,32 @@ import cv2
 import numpy as np
 import pytest
 import scipy.io
-
 from fixtures import make_fixture
 from fixtures.common import video_frames, write_image, write_video
-from fixtures.video_annotations import (AZIMUTHS, CAR, HAND14K_VIDEOS, JHMDB_VIDEOS, OBJAVERSE_UIDS, PERSON,
-                                        VIPSEG_VIDEOS, jhmdb_joints, look_at_rt, vipseg_panomask)
+from fixtures.video_annotations import (
+    AZIMUTHS,
+    CAR,
+    HAND14K_VIDEOS,
+    JHMDB_VIDEOS,
+    OBJAVERSE_UIDS,
+    PERSON,
+    VIPSEG_VIDEOS,
+    jhmdb_joints,
+    look_at_rt,
+    vipseg_panomask,
+)
 from spec_harness import build_specs, listing, read_sentences
+
 from uvd.dataset_specs import get_spec
-from uvd.pipeline.annotations import PALETTE, draw_keypoints, flow_to_color
-from uvd.pipeline.decode import DecodeError
+from uvd.media.drawing import PALETTE, draw_keypoints, flow_to_color
+from uvd.media.guarded_video import GuardedVideoDecoder, VideoGuard
+from uvd.media.images import DecodeError
 from uvd.pipeline.readers import DecodeContext
 from uvd.pipeline.readers.ava import AvaDetectionReader, keyframe_indices, parse_row
 from uvd.pipeline.readers.hands import Hand14KReader, video_and_frame
 from uvd.pipeline.readers.jhmdb import JhmdbFlowReader, JhmdbPoseReader
 from uvd.pipeline.readers.objaverse import ObjaverseViewsReader, camera_azimuth, rotation_order
 from uvd.pipeline.readers.vipseg import VIPSegReader, panoptic_categories
-from uvd.pipeline.video_decoder import GuardedVideoDecoder, VideoGuard
 
 CTX = DecodeContext(max_pixels=10**8)
 FOLDERS = ("vipseg", "hand14k", "jhmdb", "objaverse")
@@ -82,7 +92,7 @@ def test_vipseg_lists_videos_of_annotated_frames_in_time_order(fixture_root):
 def test_vipseg_renders_frames_and_category_colours(fixture_root):
     reader = VIPSegReader("vipseg_panoptic")
     item = next(it for it in listing(reader, fixture_root / "vipseg")[0] if it.key == VIPSEG_VIDEOS[0][0])
-    out = reader.render(item, [(4, "frame"), (4, "panoptic")], CTX)
+    out = reader.pictures(item, [(4, "frame"), (4, "panoptic")], CTX)
     np.testing.assert_array_equal(out[(4, "frame")].pixels, rgb(Path(item.paths[8])))
     panoptic = out[(4, "panoptic")]
     assert panoptic.label_map and not out[(4, "frame")].label_map
@@ -114,12 +124,12 @@ def test_vipseg_malformed_inputs(fixture_root, tmp_path):
     item = next(it for it in items if it.key == video)
     Path(item.paths[3]).write_bytes(b"\x89PNG\r\n\x1a\n" + b"broken" * 20)
     with pytest.raises(DecodeError) as err:
-        VIPSegReader("v").render(item, [(1, "panoptic")], CTX)
+        VIPSegReader("v").pictures(item, [(1, "panoptic")], CTX)
     assert item.paths[3] in err.value.message
     # a category the category list does not have
     write_image(Path(item.paths[5]), np.full((48, 64), 99 * 100, np.uint16))
     with pytest.raises(DecodeError) as err:
-        VIPSegReader("v").render(item, [(2, "panoptic")], CTX)
+        VIPSegReader("v").pictures(item, [(2, "panoptic")], CTX)
     assert err.value.reason == "unreadable_annotation" and item.paths[5] in err.value.message
 
     # a broken category list makes the unit unreadable
@@ -147,7 +157,7 @@ def test_hand14k_lists_and_renders_masks(fixture_root):
     item = next(it for it in items if it.key == HAND14K_VIDEOS[0][0])
     first = HAND14K_VIDEOS[0][3]
     assert [Path(p).stem for p in item.paths[0::2]] == [f"{item.key}_{first + 30 * t:010d}" for t in range(12)]
-    out = reader.render(item, [(3, "frame"), (3, "mask")], CTX)
+    out = reader.pictures(item, [(3, "frame"), (3, "mask")], CTX)
     mask = out[(3, "mask")]
     assert mask.label_map and set(np.unique(mask.pixels)) == {0, 255}
     assert (mask.pixels[48 - 10, 14 + 6] == 255).all() and (mask.pixels[2, 2] == 0).all()  # inside / outside a hand
@@ -168,7 +178,7 @@ def test_hand14k_malformed_inputs(fixture_root, tmp_path):
     item = next(it for it in items if it.key == video)
     Path(item.paths[0]).write_bytes(b"not a jpeg")
     with pytest.raises(DecodeError) as err:
-        Hand14KReader("h").render(item, [(0, "frame")], CTX)
+        Hand14KReader("h").pictures(item, [(0, "frame")], CTX)
     assert item.paths[0] in err.value.message
 
 
@@ -193,7 +203,7 @@ def test_jhmdb_pose_probe_and_render(fixture_root):
     items, _ = listing(reader, fixture_root / "jhmdb")
     item = reader.probe(next(it for it in items if it.key.endswith(JHMDB_VIDEOS[0][1])), CTX)
     assert item.num_frames == JHMDB_VIDEOS[0][4]
-    out = reader.render(item, [(5, "frame"), (5, "pose")], CTX)
+    out = reader.pictures(item, [(5, "frame"), (5, "pose")], CTX)
     np.testing.assert_array_equal(out[(5, "frame")].pixels, rgb(Path(item.paths[6])))
     pose = out[(5, "pose")].pixels
     assert pose.shape == (48, 64, 3)
@@ -210,7 +220,7 @@ def test_jhmdb_flow_probe_and_render(fixture_root):
     items, _ = listing(reader, fixture_root / "jhmdb")
     item = reader.probe(next(it for it in items if it.key.endswith(JHMDB_VIDEOS[1][1])), CTX)
     assert item.num_frames == JHMDB_VIDEOS[1][4] - 1  # flow between consecutive frames
-    out = reader.render(item, [(2, "flow"), (2, "frame")], CTX)
+    out = reader.pictures(item, [(2, "flow"), (2, "frame")], CTX)
     flow = scipy.io.loadmat(item.paths[0])["flow"]
     np.testing.assert_array_equal(out[(2, "flow")].pixels, flow_to_color(flow[:, :, :, 2]))
     assert out[(2, "flow")].pixels.std() > 0
@@ -319,7 +329,7 @@ def test_ava_maps_keyframes_to_frames_and_draws_boxes(tmp_path, decoder):
     probed = reader.probe(item, ctx)
     assert decoder.fps(item.paths[0]) == pytest.approx(AVA_FPS)
     assert probed.get("frames") == (0, 10, 20)
-    out = reader.render(probed, [(1, "boxes"), (1, "frame")], ctx)
+    out = reader.pictures(probed, [(1, "boxes"), (1, "frame")], ctx)
     frame, boxes = out[(1, "frame")].pixels, out[(1, "boxes")].pixels
     assert frame.shape == boxes.shape == (64, 64, 3)
     np.testing.assert_array_equal(frame, decoder.read_clip(item.paths[0], [10], 64)[0])
@@ -353,7 +363,7 @@ def test_objaverse_orders_views_by_azimuth_and_composites_on_white(fixture_root)
     assert item.num_frames == 12
     order = item.get("order")
     assert [AZIMUTHS[i] for i in order] == [40, 70, 100, 130, 160, 190, 220, 250, 280, 310, 340, 10]
-    out = reader.render(item, [(k, "view") for k in range(12)], CTX)
+    out = reader.pictures(item, [(k, "view") for k in range(12)], CTX)
     for k in range(12):
         rgba = cv2.cvtColor(cv2.imread(item.paths[order[k]], cv2.IMREAD_UNCHANGED), cv2.COLOR_BGRA2RGBA)
         alpha = rgba[..., 3:4].astype(np.float64) / 255

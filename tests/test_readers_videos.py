@@ -12,18 +12,18 @@ import cv2
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-
 from fixtures import make_fixture
 from fixtures.common import write_image
 from fixtures.videos import BIKES, CARPHONE, FIXTURES, frames
 from spec_harness import build_specs, listing, read_sentences, spec_listing
+
 from uvd.dataset_specs import get_spec
-from uvd.pipeline.decode import DecodeError
-from uvd.pipeline.format import REJECTS_NAME
+from uvd.format.tables import REJECTS_NAME
+from uvd.media.guarded_video import GuardedVideoDecoder, VideoGuard
+from uvd.media.images import DecodeError
 from uvd.pipeline.readers import DecodeContext, make_reader, reader_class
 from uvd.pipeline.readers.frames import frame_files
 from uvd.pipeline.readers.videos import VideoFolder
-from uvd.pipeline.video_decoder import GuardedVideoDecoder, VideoGuard
 
 EGO4D_UIDS = ("000786a7-3f9d-4fe6-bfb3-045b368f7d44", "0014b7ad-4e4c-4d74-9ed5-07e50d8a36e4")
 # spec -> {item key: frames}: what each fixture holds, as the release names it
@@ -170,7 +170,7 @@ def test_every_container_probes_to_its_frame_count(fixture_root, video_ctx):
 def test_video_frames_render_the_requested_frames(fixture_root, video_ctx):
     reader = make_reader(get_spec("ucf101"))
     item = next(it for it in spec_listing("ucf101", fixture_root)[0] if it.key.startswith("ApplyEyeMakeup"))
-    out = reader.render(item, [(0, "frame"), (23, "frame")], video_ctx)
+    out = reader.pictures(item, [(0, "frame"), (23, "frame")], video_ctx)
     assert set(out) == {(0, "frame"), (23, "frame")}
     truth = frames(24, BIKES)
     for frame, other in ((0, 23), (23, 0)):
@@ -184,12 +184,12 @@ def test_frame_folders_render_their_frame_files(fixture_root):
     reader = make_reader(get_spec("jester"))
     item = next(it for it in spec_listing("jester", fixture_root)[0] if it.key == "56557")
     assert item.paths[3].endswith("20bn-jester-v1/56557/00004.jpg")
-    out = reader.render(item, [(3, "frame"), (20, "frame")], CTX)
+    out = reader.pictures(item, [(3, "frame"), (20, "frame")], CTX)
     truth = frames(24, CARPHONE)
     assert out[(3, "frame")].pixels.shape == (48, 64, 3)
     assert mean_abs(out[(3, "frame")].pixels, truth[3]) < 5 < mean_abs(out[(3, "frame")].pixels, truth[20])
     with pytest.raises(ValueError, match="boxes"):
-        reader.render(item, [(0, "boxes")], CTX)
+        reader.pictures(item, [(0, "boxes")], CTX)
 
 
 # --- malformed inputs -----------------------------------------------------------------------------------
@@ -280,9 +280,9 @@ def test_an_unreadable_frame_is_a_render_error_naming_it(fixture_root, tmp_path)
     reader = make_reader(get_spec("youtube_vos"))
     item = next(it for it in spec_listing("youtube_vos", tmp_path)[0] if it.key == "003234408d")
     assert item.paths[3] == str(bad)
-    assert reader.render(item, [(2, "frame")], CTX)[(2, "frame")].pixels.shape == (48, 64, 3)
+    assert reader.pictures(item, [(2, "frame")], CTX)[(2, "frame")].pixels.shape == (48, 64, 3)
     with pytest.raises(DecodeError) as err:
-        reader.render(item, [(2, "frame"), (3, "frame")], CTX)
+        reader.pictures(item, [(2, "frame"), (3, "frame")], CTX)
     assert err.value.reason == "unreadable_image" and str(bad) in err.value.message
 
 

@@ -11,14 +11,16 @@ import json
 import pickle
 
 import pytest
+import skimage.data
 import torch
 import torch.nn.functional as F
 import yaml
 from click.testing import CliRunner
 from safetensors.torch import save_file
 
+from uvd.cli.tokenizer import tokenizer as tokenizer_cli
+from uvd.media.images import resize_frame
 from uvd.tokenizer import VQGAN, CheckpointError, VQGANConfig, load_tokenizer, save_tokenizer
-from uvd.tokenizer.cli import tokenizer as tokenizer_cli
 
 # Small but complete: 5 levels (f16), attention at 16x16 with 2 blocks per level (so open-muse's
 # "more than one attention block" rule applies it too), a codebook of 64 in 8 dimensions.
@@ -36,9 +38,7 @@ def make_model(model_input_range, seed=0) -> VQGAN:
 
 
 def photos() -> torch.Tensor:
-    import skimage.data
 
-    from uvd.pipeline.decode import resize_frame
 
     frames = [resize_frame(img, 256) for img in (skimage.data.astronaut(), skimage.data.coffee())]
     return torch.stack([torch.from_numpy(f).permute(2, 0, 1).float() / 255 for f in frames])

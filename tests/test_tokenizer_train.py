@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,8 +15,10 @@ import torch
 from click.testing import CliRunner
 from safetensors.torch import load_file, save_file
 
+from uvd.cli.tokenizer import tokenizer as tokenizer_cli
+from uvd.pipeline.graph import job
+from uvd.pipeline.records.config import BuildConfig, SourceConfig
 from uvd.tokenizer import VQGAN, get_config, load_tokenizer
-from uvd.tokenizer.cli import tokenizer as tokenizer_cli
 from uvd.tokenizer.data import CropSampler, list_items, load_frames, split_items, to_tensor
 from uvd.tokenizer.losses import LPIPS, NLayerDiscriminator, adaptive_weight, hinge_d_loss, reconstruction_loss
 from uvd.tokenizer.modules import VectorQuantizer
@@ -243,9 +248,6 @@ def test_cli_train_and_errors(photo_dir, tmp_path):
 
 
 def test_cli_trains_on_a_builds_source_folders(photo_dir, video_dir, tmp_path):
-    from uvd.pipeline import job
-    from uvd.pipeline.config import BuildConfig, SourceConfig
-
     build = tmp_path / "build"
     job.run([SourceConfig(name="photos", spec="images", root=str(photo_dir)),
              SourceConfig(name="clips", spec="videos", root=str(video_dir))], str(build),
@@ -258,18 +260,15 @@ def test_cli_trains_on_a_builds_source_folders(photo_dir, video_dir, tmp_path):
     metrics = json.loads((out / "metrics.json").read_text())
     assert set(metrics["train_files"]) == {"astronaut.png", "chelsea.png", "carphone_pristine.mp4"}
     res = CliRunner().invoke(tokenizer_cli, ["train", "--from-build", str(photo_dir), "--out", str(tmp_path / "z")])
-    assert res.exit_code != 0 and "not a build output directory" in res.output
+    assert res.exit_code != 0 and "expected the --out folder of a finished uvd build" in res.output
 
 
 def test_training_is_reproducible_across_processes(photo_dir, tmp_path):
     """What `make tokenizer` relies on: the same command in a fresh process writes the same bytes."""
-    import hashlib
-    import subprocess
-    import sys
 
     digests = []
     for run in ("a", "b"):
-        cmd = [sys.executable, "-m", "uvd.tokenizer.cli", "train", "--images", str(photo_dir), "--config", "tiny",
+        cmd = [sys.executable, "-m", "uvd.cli.tokenizer", "train", "--images", str(photo_dir), "--config", "tiny",
                "--steps", "4", "--crop", "64", "--batch-size", "2", "--ema", "--dead-code-steps", "2",
                "--threads", "1", "--seed", "3", "--holdout", "coffee.png", "--eval-every", "4",
                "--out", str(tmp_path / run), "--no-progress"]

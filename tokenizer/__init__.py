@@ -7,10 +7,11 @@ pipeline needs around it: named sizes, a pickle-free checkpoint format, determin
 weights for untrained runs, and a sha256 that records which weights made a dataset's tokens.
 """
 
-from .checkpoint import TokenizerInfo, load_tokenizer, save_tokenizer
-from .config import CONFIGS, VQGANConfig, get_config
-from .formats import CheckpointError
-from .vqgan import VQGAN, VQGANOutput
+from uvd.tokenizer.checkpoint import load_tokenizer, save_tokenizer
+from uvd.tokenizer.config import CONFIGS, TokenizerInfo, VQGANConfig, get_config
+from uvd.tokenizer.formats import CheckpointError
+from uvd.tokenizer.frames import decode_frames, encode_frames
+from uvd.tokenizer.vqgan import VQGAN, VQGANOutput
 
-__all__ = ["CONFIGS", "CheckpointError", "VQGAN", "VQGANConfig", "VQGANOutput", "TokenizerInfo", "get_config", "load_tokenizer",
-           "save_tokenizer"]
+__all__ = ["CONFIGS", "CheckpointError", "VQGAN", "VQGANConfig", "VQGANOutput", "TokenizerInfo", "decode_frames",
+           "encode_frames", "get_config", "load_tokenizer", "save_tokenizer"]

@@ -16,21 +16,19 @@ checkpoint and its ``uvd tokenizer convert`` output have the same one.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
 import json
 import os
-import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save
 
-from .config import VQGANConfig, get_config
-from .formats import CheckpointError, is_open_muse_dir, read_open_muse, read_taming
-from .vqgan import VQGAN
+from uvd.format import storage
+from uvd.tokenizer.config import TokenizerInfo, VQGANConfig, get_config
+from uvd.tokenizer.formats import CheckpointError, is_open_muse_dir, read_open_muse, read_taming
+from uvd.tokenizer.vqgan import VQGAN
 
 FORMAT = "uvd-vqgan"
 CONFIG_NAME = "config.json"
@@ -40,36 +38,9 @@ BUNDLED = "bundled"  # spec name of the small trained tokenizer shipped in token
 BUNDLED_DIR = Path(__file__).parent / "weights" / "bundled"
 
 
-@dataclass(frozen=True)
-class TokenizerInfo:
-    spec: str  # what load_tokenizer was given
-    config_name_or_path: str  # a CONFIGS name for random weights, else the checkpoint path
-    format: str  # random | uvd-vqgan | open-muse | taming
-    trained: bool  # False for random weights: their tokens say nothing about the images
-    sha256: str  # of the weights' safetensors bytes
-    codebook_size: int
-    resolution: int
-    tokens_per_image: int
-
-
 def _safetensors_bytes(model: VQGAN) -> bytes:
     """The state dict as safetensors bytes: contiguous CPU tensors (channels_last weights are not)."""
     return save({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()})
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; a checkpoint is meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 def save_tokenizer(model: VQGAN, directory: str | os.PathLike, *, trained: bool, notes: str = "") -> Path:
@@ -80,9 +51,9 @@ def save_tokenizer(model: VQGAN, directory: str | os.PathLike, *, trained: bool,
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    _write_atomically(directory / WEIGHTS_NAME, _safetensors_bytes(model))
+    storage.atomic_write(str(directory / WEIGHTS_NAME), _safetensors_bytes(model))
     meta = {**model.config.to_dict(), "format": FORMAT, "trained": bool(trained), "notes": notes}
-    _write_atomically(directory / CONFIG_NAME, (json.dumps(meta, indent=2, sort_keys=True) + "\n").encode())
+    storage.atomic_write(str(directory / CONFIG_NAME), (json.dumps(meta, indent=2, sort_keys=True) + "\n").encode())
     return directory
 
 

@@ -113,3 +113,15 @@ def get_config(name: str) -> VQGANConfig:
         return CONFIGS[name]
     except KeyError:
         raise ValueError(f"unknown tokenizer config {name!r}; known configs: {', '.join(CONFIGS)}") from None
+
+
+@dataclass(frozen=True)
+class TokenizerInfo:
+    spec: str  # what load_tokenizer was given
+    config_name_or_path: str  # a CONFIGS name for random weights, else the checkpoint path
+    format: str  # random | uvd-vqgan | open-muse | taming
+    trained: bool  # False for random weights: their tokens say nothing about the images
+    sha256: str  # of the weights' safetensors bytes
+    codebook_size: int
+    resolution: int
+    tokens_per_image: int

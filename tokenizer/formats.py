@@ -24,8 +24,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import yaml
+from safetensors.torch import load_file
 
-from .config import VQGANConfig
+from uvd.tokenizer.config import VQGANConfig
 
 OPEN_MUSE_WEIGHTS = ("model.safetensors", "pytorch_model.bin")
 OPEN_MUSE_CLASS = "VQGANModel"
@@ -119,8 +121,6 @@ def read_open_muse(directory: Path) -> tuple[VQGANConfig, dict[str, torch.Tensor
     else:
         raise CheckpointError(f"{directory}: no weights file; expected one of {list(OPEN_MUSE_WEIGHTS)}")
     if weights.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
         try:
             tensors = load_file(weights)
         except Exception as e:  # safetensors raises its own error types for damaged headers
@@ -178,7 +178,6 @@ def taming_config(data: Any, *, source: str) -> VQGANConfig:
 
 def read_taming(ckpt: Path, yaml_path: Path | None = None) -> tuple[VQGANConfig, dict[str, torch.Tensor], Path]:
     """(config, tensors without ``loss.*``, ckpt) of a taming checkpoint and its YAML."""
-    import yaml
 
     yaml_path = Path(yaml_path) if yaml_path else find_taming_yaml(ckpt)
     try:

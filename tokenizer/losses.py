@@ -12,6 +12,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from safetensors.torch import load_file
 from torch import nn
 
 
@@ -109,8 +110,6 @@ class LPIPS(nn.Module):
 
     @classmethod
     def from_file(cls, path: str | Path) -> LPIPS:
-        from safetensors.torch import load_file
-
         model = cls()
         tensors = load_file(str(path))
         expected = model.state_dict()

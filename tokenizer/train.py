@@ -28,13 +28,21 @@ from typing import Any
 
 import torch
 from safetensors.torch import load_file
+from tqdm import tqdm
 
-from .checkpoint import WEIGHTS_NAME, save_tokenizer
-from .config import VQGANConfig, get_config
-from .data import CropSampler, list_items, load_frames, split_items, to_tensor
-from .losses import (LPIPS, NLayerDiscriminator, adaptive_weight, generator_adversarial_loss, hinge_d_loss, psnr,
-                     reconstruction_loss)
-from .vqgan import VQGAN
+from uvd.tokenizer.checkpoint import WEIGHTS_NAME, save_tokenizer
+from uvd.tokenizer.config import VQGANConfig, get_config
+from uvd.tokenizer.data import CropSampler, list_items, load_frames, split_items, to_tensor
+from uvd.tokenizer.losses import (
+    LPIPS,
+    NLayerDiscriminator,
+    adaptive_weight,
+    generator_adversarial_loss,
+    hinge_d_loss,
+    psnr,
+    reconstruction_loss,
+)
+from uvd.tokenizer.vqgan import VQGAN
 
 STATE_NAME = "train_state.pt"
 METRICS_NAME = "metrics.json"
@@ -277,7 +285,6 @@ def train_tokenizer(cfg: TokenizerTrainConfig) -> TrainResult:
     model.train()
     losses: list[float] = []
     start = time.perf_counter()
-    from tqdm import tqdm
 
     bar = tqdm(total=cfg.steps, initial=step, disable=not cfg.progress, desc="tokenizer", dynamic_ncols=True)
     running: dict[str, float] = {}

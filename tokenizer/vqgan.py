@@ -4,16 +4,12 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
-from .config import VQGANConfig
-from .modules import Decoder, Encoder, VectorQuantizer
-
-if TYPE_CHECKING:
-    from .checkpoint import TokenizerInfo
+from uvd.tokenizer.config import TokenizerInfo, VQGANConfig
+from uvd.tokenizer.modules import Decoder, Encoder, VectorQuantizer
 
 
 def to_model_space(images: torch.Tensor, model_range: tuple[float, float] = (-1.0, 1.0)) -> torch.Tensor:

@@ -3,7 +3,7 @@ go to `uvd build` unchanged (Beam options such as --project among them pass thro
 
 import sys
 
-from uvd.pipeline.cli import main
+from uvd.cli.build import main
 
 if __name__ == "__main__":
     sys.exit(main(["build", *sys.argv[1:]]))

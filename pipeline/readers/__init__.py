@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
-from .base import DecodeContext, Reader
+from uvd.pipeline.readers.base import DecodeContext, Reader
 
 READERS: dict[str, type[Reader]] = {}
 

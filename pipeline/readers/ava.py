@@ -26,14 +26,14 @@ import math
 
 import numpy as np
 
-from uvd.pipeline import storage
-from uvd.pipeline.annotations import draw_boxes
-from uvd.pipeline.config import VIDEO_EXTENSIONS
-from uvd.pipeline.decode import DecodeError
-from uvd.pipeline.items import Item, Render, to_json
+from uvd.format import storage
+from uvd.media.drawing import draw_boxes
+from uvd.media.images import DecodeError
+from uvd.media.video import VIDEO_EXTENSIONS
 from uvd.pipeline.readers.base import DecodeContext, Reader
 from uvd.pipeline.readers.files import open_video_file
 from uvd.pipeline.readers.video_annotations import frame_in_range
+from uvd.pipeline.records.items import Item, Picture, to_json
 
 CSV_COLUMNS = 8
 
@@ -130,7 +130,7 @@ class AvaDetectionReader(Reader):
                               f"{count} frames at {fps:.3f} fps")
         return item.with_(extra=(("frames", tuple(frames)),))
 
-    def render(self, item: Item, requests, ctx: DecodeContext) -> dict[tuple[int, str], Render]:
+    def pictures(self, item: Item, requests, ctx: DecodeContext) -> dict[tuple[int, str], Picture]:
         self.check_views(requests, item)
         if item.get("frames") is None:
             item = self.probe(item, ctx)
@@ -146,9 +146,9 @@ class AvaDetectionReader(Reader):
         for frame, view in requests:
             image = clip[video_frames[frame]]
             if view == "frame":
-                out[(frame, view)] = Render(image)
+                out[(frame, view)] = Picture(image)
             else:
-                out[(frame, view)] = Render(draw_person_boxes(image, boxes[frame]))
+                out[(frame, view)] = Picture(draw_person_boxes(image, boxes[frame]))
         return out
 
 

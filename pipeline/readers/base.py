@@ -17,17 +17,19 @@ Readers hold no state between calls except what ``__init__`` derives from the sp
 
 from __future__ import annotations
 
+import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+import cv2
 import numpy as np
 
-from uvd.pipeline import storage
-from uvd.pipeline.decode import DecodeError, decode_image
-from uvd.pipeline.items import Item, Render
-from uvd.pipeline.rejects import Reject
+from uvd.format import storage
+from uvd.format.rejects import Reject
+from uvd.media.images import DecodeError, check_image_size, decode_image
+from uvd.pipeline.records.items import Item, Picture
 
 
 @dataclass
@@ -78,7 +80,7 @@ class Reader(ABC):
         return item
 
     @abstractmethod
-    def render(self, item: Item, requests: list[tuple[int, str]], ctx: DecodeContext) -> dict[tuple[int, str], Render]:
+    def pictures(self, item: Item, requests: list[tuple[int, str]], ctx: DecodeContext) -> dict[tuple[int, str], Picture]:
         """Pictures of the requested (frame, view) pairs of ``item``, at any size."""
 
     def content_hash(self, item: Item, ctx: DecodeContext) -> str | None:
@@ -86,7 +88,6 @@ class Reader(ABC):
         for items that are not stills (videos, sequences), which are never deduplicated by content."""
         if not self.stills:
             return None
-        import hashlib
 
         digest = hashlib.sha256()
         for path in item.paths:
@@ -122,9 +123,7 @@ def read_image(path: str, ctx: DecodeContext) -> np.ndarray:
 def decode_unchanged(path: str, ctx: DecodeContext, *, reason: str) -> np.ndarray:
     """Any image file as stored (bit depth, channels, alpha kept; opencv's BGR(A) order), behind the
     pixel-limit guard; failures raise DecodeError with ``reason``, naming the file."""
-    import cv2
 
-    from uvd.pipeline.decode import check_image_size
 
     try:
         data = storage.read_bytes(path)
@@ -141,7 +140,6 @@ def decode_unchanged(path: str, ctx: DecodeContext, *, reason: str) -> np.ndarra
 
 def read_label_png(path: str, ctx: DecodeContext) -> np.ndarray:
     """A label map (PNG of class ids, 8 or 16 bit, 1 channel or RGB) -> (H, W) int array, untouched."""
-    import cv2
 
     arr = decode_unchanged(path, ctx, reason="unreadable_annotation")
     if arr.ndim == 3:

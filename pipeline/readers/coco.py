@@ -27,12 +27,12 @@ from typing import Any
 import cv2
 import numpy as np
 
-from uvd.pipeline import storage
-from uvd.pipeline.annotations import JOINTS, colorize_labels, draw_boxes, draw_keypoints
-from uvd.pipeline.decode import DecodeError
-from uvd.pipeline.items import Item, Render, to_json
+from uvd.format import storage
+from uvd.format.rejects import Reject
+from uvd.media.drawing import JOINTS, colorize_labels, draw_boxes, draw_keypoints
+from uvd.media.images import DecodeError
 from uvd.pipeline.readers.base import DecodeContext, Reader, read_image
-from uvd.pipeline.rejects import Reject
+from uvd.pipeline.records.items import Item, Picture, to_json
 
 # What each ``annotations`` mode keeps, and the one annotation view it can draw.
 MODE_VIEW = {"boxes": "boxes", "keypoints": "keypoints", "segmentation": "segmentation", "none": None}
@@ -233,7 +233,7 @@ class CocoReader(Reader):
 
     # --- rendering ------------------------------------------------------------------------------
 
-    def render(self, item: Item, requests, ctx: DecodeContext) -> dict[tuple[int, str], Render]:
+    def pictures(self, item: Item, requests, ctx: DecodeContext) -> dict[tuple[int, str], Picture]:
         self.check_views(requests, item)
         mode = self.args["annotations"]
         wanted = {v for _, v in requests}
@@ -248,16 +248,16 @@ class CocoReader(Reader):
             if photo.shape[:2] != (h, w):
                 raise DecodeError("size_mismatch", f"{item.paths[0]}: decoded {photo.shape[1]}x{photo.shape[0]}, but "
                                                    f"{item.get('annotation_file')} says {w}x{h}")
-        drawn: dict[str, Render] = {}
+        drawn: dict[str, Picture] = {}
         if "image" in wanted:
-            drawn["image"] = Render(photo)
+            drawn["image"] = Picture(photo)
         if "boxes" in wanted:
             boxes = ann["boxes"]
-            drawn["boxes"] = Render(draw_boxes(photo, [b[:4] for b in boxes], [b[4] for b in boxes]))
+            drawn["boxes"] = Picture(draw_boxes(photo, [b[:4] for b in boxes], [b[4] for b in boxes]))
         if "keypoints" in wanted:
-            drawn["keypoints"] = Render(draw_keypoints((h, w), ann["keypoints"], "coco17"))
+            drawn["keypoints"] = Picture(draw_keypoints((h, w), ann["keypoints"], "coco17"))
         if "segmentation" in wanted:
-            drawn["segmentation"] = Render(colorize_labels(self._paint(item, ann["segmentation"], (h, w))),
+            drawn["segmentation"] = Picture(colorize_labels(self._paint(item, ann["segmentation"], (h, w))),
                                            label_map=True)
         return {(f, v): drawn[v] for f, v in requests}
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from uvd.pipeline import storage
-from uvd.pipeline.config import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
-from uvd.pipeline.decode import DecodeError
-from uvd.pipeline.items import Item, Render
+from uvd.format import storage
+from uvd.format.rejects import Reject
+from uvd.media.images import IMAGE_EXTENSIONS, DecodeError
+from uvd.media.video import VIDEO_EXTENSIONS
 from uvd.pipeline.readers.base import DecodeContext, Reader, read_image
-from uvd.pipeline.rejects import Reject
+from uvd.pipeline.records.items import Item, Picture
 
 
 def media_files(root: str, extensions: tuple[str, ...]) -> list[tuple[str, str]]:
@@ -47,10 +47,10 @@ class ImageFileReader(Reader):
         for key, path in media_files(unit, IMAGE_EXTENSIONS):
             yield Item(source=self.source, key=key, paths=(path,))
 
-    def render(self, item, requests, ctx: DecodeContext) -> dict[tuple[int, str], Render]:
+    def pictures(self, item, requests, ctx: DecodeContext) -> dict[tuple[int, str], Picture]:
         self.check_views(requests, item)
         image = read_image(item.paths[0], ctx)
-        return {(frame, view): Render(image) for frame, view in requests}
+        return {(frame, view): Picture(image) for frame, view in requests}
 
 
 class VideoFileReader(Reader):
@@ -67,11 +67,11 @@ class VideoFileReader(Reader):
     def probe(self, item: Item, ctx: DecodeContext) -> Item:
         return item.with_(num_frames=open_video_file(item.paths[0], ctx))
 
-    def render(self, item, requests, ctx: DecodeContext) -> dict[tuple[int, str], Render]:
+    def pictures(self, item, requests, ctx: DecodeContext) -> dict[tuple[int, str], Picture]:
         self.check_views(requests, item)
         open_video_file(item.paths[0], ctx)
         frames = sorted({f for f, _ in requests})
         # The decoder child resizes while it decodes: full-size frames never cross the process boundary.
         clip = ctx.video.read_clip(item.paths[0], frames, ctx.image_size)
         by_frame = dict(zip(frames, clip))
-        return {(f, v): Render(by_frame[f]) for f, v in requests}
+        return {(f, v): Picture(by_frame[f]) for f, v in requests}

@@ -20,12 +20,12 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 
-from uvd.pipeline import storage
-from uvd.pipeline.config import IMAGE_EXTENSIONS
-from uvd.pipeline.items import Item, Render
+from uvd.format import storage
+from uvd.format.rejects import Reject
+from uvd.media.images import IMAGE_EXTENSIONS
 from uvd.pipeline.readers.base import DecodeContext, Reader, read_image
 from uvd.pipeline.readers.videos import INDEX_ARGS, SplitIndex
-from uvd.pipeline.rejects import Reject
+from uvd.pipeline.records.items import Item, Picture
 
 
 def natural_key(path: str) -> list:
@@ -47,10 +47,10 @@ class FrameSequenceReader(Reader):
     def sequence(self, key: str, frames: list[str], label: str = "") -> Item:
         return Item(source=self.source, key=key, paths=tuple(frames), label=label, num_frames=len(frames))
 
-    def render(self, item: Item, requests, ctx: DecodeContext) -> dict[tuple[int, str], Render]:
+    def pictures(self, item: Item, requests, ctx: DecodeContext) -> dict[tuple[int, str], Picture]:
         self.check_views(requests, item)
         images = {f: read_image(item.paths[f], ctx) for f in sorted({f for f, _ in requests})}
-        return {(f, v): Render(images[f]) for f, v in requests}
+        return {(f, v): Picture(images[f]) for f, v in requests}
 
 
 class FrameFolderReader(SplitIndex, FrameSequenceReader):

@@ -12,7 +12,7 @@ What could NOT be verified is how ``<name>`` encodes the source video and frame.
 ``<video>_frame_<number>``) and groups the masks of one video, in frame-number order, into an
 item; a name without a trailing number is a one-frame video. Frames in per-video sub-folders
 (``Images/<video>/<frame>.jpg`` with ``Masks/<video>/<frame>.png``) are grouped by folder instead.
-The ``mask`` view is ``render_mask``: hands white on black.
+The ``mask`` view is ``draw_mask``: hands white on black.
 """
 
 from __future__ import annotations
@@ -21,11 +21,11 @@ import re
 
 import numpy as np
 
-from uvd.pipeline import storage
-from uvd.pipeline.annotations import render_mask
-from uvd.pipeline.config import IMAGE_EXTENSIONS
-from uvd.pipeline.items import Item
+from uvd.format import storage
+from uvd.media.drawing import draw_mask
+from uvd.media.images import IMAGE_EXTENSIONS
 from uvd.pipeline.readers.video_annotations import LabelledFrameSequenceReader, pair_by_name
+from uvd.pipeline.records.items import Item
 
 FLAT_NAME = re.compile(r"^(?P<video>.*?)(?:[_-]?frame)?[_-]?(?P<frame>\d+)$")
 
@@ -79,4 +79,4 @@ class Hand14KReader(LabelledFrameSequenceReader):
         yield from sorted(videos.items())
 
     def draw(self, labels: np.ndarray, item: Item, path: str) -> np.ndarray:
-        return render_mask(labels.any(axis=2) if labels.ndim == 3 else labels)
+        return draw_mask(labels.any(axis=2) if labels.ndim == 3 else labels)

@@ -17,12 +17,11 @@ import io
 import posixpath
 from collections.abc import Iterator
 
-from uvd.pipeline import storage
-from uvd.pipeline.config import IMAGE_EXTENSIONS
-from uvd.pipeline.decode import DecodeError
-from uvd.pipeline.items import Item
+from uvd.format import storage
+from uvd.format.rejects import Reject
+from uvd.media.images import IMAGE_EXTENSIONS, DecodeError
 from uvd.pipeline.readers.files import ImageFileReader, media_files
-from uvd.pipeline.rejects import Reject
+from uvd.pipeline.records.items import Item
 
 VAL_SOLUTION_HEADER = ["ImageId", "PredictionString"]
 VAL_IMAGE_EXTENSION = ".JPEG"

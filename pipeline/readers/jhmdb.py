@@ -25,13 +25,13 @@ from abc import abstractmethod
 import numpy as np
 import scipy.io
 
-from uvd.pipeline import storage
-from uvd.pipeline.annotations import draw_keypoints, flow_to_color
-from uvd.pipeline.decode import DecodeError, check_image_size
-from uvd.pipeline.items import Item, Render
+from uvd.format import storage
+from uvd.format.rejects import Reject
+from uvd.media.drawing import draw_keypoints, flow_to_color
+from uvd.media.images import DecodeError, check_image_size
 from uvd.pipeline.readers.base import DecodeContext, Reader, read_image
 from uvd.pipeline.readers.video_annotations import FRAME_VIEW, frame_in_range
-from uvd.pipeline.rejects import Reject
+from uvd.pipeline.records.items import Item, Picture
 
 SPLIT_SETS = {"train": {1}, "test": {2}, "all": {1, 2}}
 NUM_JOINTS = 15
@@ -128,7 +128,7 @@ class _JhmdbReader(Reader):
     def probe(self, item: Item, ctx: DecodeContext) -> Item:
         return item.with_(num_frames=min(len(item.paths) - 1, self.annotation_frames(item)))
 
-    def render(self, item: Item, requests, ctx: DecodeContext) -> dict[tuple[int, str], Render]:
+    def pictures(self, item: Item, requests, ctx: DecodeContext) -> dict[tuple[int, str], Picture]:
         self.check_views(requests, item)
         for frame, _ in requests:
             frame_in_range(item, frame, item.num_frames)
@@ -137,9 +137,9 @@ class _JhmdbReader(Reader):
         for frame, view in requests:
             image_path = item.paths[1 + frame]
             if view == FRAME_VIEW:
-                out[(frame, view)] = Render(read_image(image_path, ctx))
+                out[(frame, view)] = Picture(read_image(image_path, ctx))
             else:
-                out[(frame, view)] = Render(self.draw(annotations, frame, image_path, ctx))
+                out[(frame, view)] = Picture(self.draw(annotations, frame, image_path, ctx))
         return out
 
     @abstractmethod

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from uvd.pipeline import storage
-from uvd.pipeline.config import IMAGE_EXTENSIONS
-from uvd.pipeline.decode import DecodeError
-from uvd.pipeline.items import Item, Render
+from uvd.format import storage
+from uvd.format.rejects import Reject
+from uvd.media.images import IMAGE_EXTENSIONS, DecodeError
 from uvd.pipeline.readers.base import DecodeContext, Reader, read_image
 from uvd.pipeline.readers.files import media_files
-from uvd.pipeline.rejects import Reject
+from uvd.pipeline.records.items import Item, Picture
 
 STEREO_FOLDERS = (("image_2", "image_3"), ("colored_0", "colored_1"))  # (left, right): 2015, 2012
 
@@ -49,8 +48,8 @@ class KittiStereoReader(Reader):
             raise DecodeError("missing_file", f"{split}: neither image_2/image_3 (KITTI stereo 2015) nor "
                                               f"colored_0/colored_1 (KITTI stereo 2012)")
 
-    def render(self, item, requests, ctx: DecodeContext) -> dict[tuple[int, str], Render]:
+    def pictures(self, item, requests, ctx: DecodeContext) -> dict[tuple[int, str], Picture]:
         self.check_views(requests, item)
         paths = dict(zip(self.views, item.paths))
         images = {view: read_image(paths[view], ctx) for view in sorted({v for _, v in requests})}
-        return {(frame, view): Render(images[view]) for frame, view in requests}
+        return {(frame, view): Picture(images[view]) for frame, view in requests}

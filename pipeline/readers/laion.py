@@ -12,17 +12,19 @@ cross-check: a sample it reports downloaded (status ``success``) that the tar la
 
 from __future__ import annotations
 
+import hashlib
 import io
 import re
 import tarfile
 from collections.abc import Iterator
 
-from uvd.pipeline import storage
-from uvd.pipeline.config import IMAGE_EXTENSIONS
-from uvd.pipeline.decode import DecodeError, decode_image
-from uvd.pipeline.items import Item, Render
+import pyarrow as pa
+
+from uvd.format import storage
+from uvd.format.rejects import Reject
+from uvd.media.images import IMAGE_EXTENSIONS, DecodeError, decode_image
 from uvd.pipeline.readers.base import DecodeContext, Reader
-from uvd.pipeline.rejects import Reject
+from uvd.pipeline.records.items import Item, Picture
 
 SAFE_MEMBER_NAME = re.compile(r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)+")
 DOWNLOADED = "success"  # img2dataset's status of a sample it wrote
@@ -88,7 +90,6 @@ class LaionReader(Reader):
 
     def _cross_check(self, tar_path: str, shard: str, members: dict) -> Iterator[Reject]:
         """Rejects for samples the shard's parquet reports downloaded that the tar lacks."""
-        import pyarrow as pa
 
         parquet_path = tar_path[:-len(".tar")] + ".parquet"
         if not storage.exists(parquet_path):
@@ -120,12 +121,10 @@ class LaionReader(Reader):
         return data, where
 
     def content_hash(self, item: Item, ctx: DecodeContext) -> str:
-        import hashlib
-
         return hashlib.sha256(self._member(item)[0]).hexdigest()
 
-    def render(self, item, requests, ctx: DecodeContext) -> dict[tuple[int, str], Render]:
+    def pictures(self, item, requests, ctx: DecodeContext) -> dict[tuple[int, str], Picture]:
         self.check_views(requests, item)
         data, where = self._member(item)
         image = decode_image(data, max_pixels=ctx.max_pixels, name=where)
-        return {(frame, view): Render(image) for frame, view in requests}
+        return {(frame, view): Picture(image) for frame, view in requests}

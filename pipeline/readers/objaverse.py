@@ -23,12 +23,12 @@ import math
 import cv2
 import numpy as np
 
-from uvd.pipeline import storage
-from uvd.pipeline.decode import DecodeError
-from uvd.pipeline.items import Item, Render
+from uvd.format import storage
+from uvd.format.rejects import Reject
+from uvd.media.images import DecodeError
 from uvd.pipeline.readers.base import DecodeContext, Reader, decode_unchanged
 from uvd.pipeline.readers.video_annotations import frame_in_range
-from uvd.pipeline.rejects import Reject
+from uvd.pipeline.records.items import Item, Picture
 
 VALID_PATHS = "valid_paths.json"
 
@@ -123,7 +123,7 @@ class ObjaverseViewsReader(Reader):
             order = list(range(n))
         return item.with_(extra=(("order", tuple(order)),))
 
-    def render(self, item: Item, requests, ctx: DecodeContext) -> dict[tuple[int, str], Render]:
+    def pictures(self, item: Item, requests, ctx: DecodeContext) -> dict[tuple[int, str], Picture]:
         self.check_views(requests, item)
         if item.get("order") is None:
             item = self.probe(item, ctx)
@@ -131,5 +131,5 @@ class ObjaverseViewsReader(Reader):
         out = {}
         for frame, view in requests:
             frame_in_range(item, frame, len(order))
-            out[(frame, view)] = Render(read_rgba_on_white(item.paths[order[frame]], ctx))
+            out[(frame, view)] = Picture(read_rgba_on_white(item.paths[order[frame]], ctx))
         return out

@@ -15,17 +15,20 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 from collections.abc import Iterator
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
-from uvd.pipeline import storage
-from uvd.pipeline.config import IMAGE_EXTENSIONS
-from uvd.pipeline.decode import DecodeError, decode_image
-from uvd.pipeline.items import Item, Render, to_json
+from uvd.format import storage
+from uvd.format.rejects import Reject
+from uvd.media.images import IMAGE_EXTENSIONS, DecodeError, decode_image
 from uvd.pipeline.readers.base import DecodeContext, Reader, read_image
-from uvd.pipeline.rejects import Reject
+from uvd.pipeline.records.items import Item, Picture, to_json
 
 PAIR_VIEWS = ("input", "target")
 
@@ -80,11 +83,11 @@ class PairedFilesReader(Reader):
                 yield self.reject(storage.relative(path, root), "missing_pair",
                                   f"{path}: no input {storage.join(unit, partner)}")
 
-    def render(self, item, requests, ctx: DecodeContext) -> dict[tuple[int, str], Render]:
+    def pictures(self, item, requests, ctx: DecodeContext) -> dict[tuple[int, str], Picture]:
         self.check_views(requests, item)
         paths = dict(zip(self.views, item.paths))
         images = {view: read_image(paths[view], ctx) for view in sorted({v for _, v in requests})}
-        return {(frame, view): Render(images[view]) for frame, view in requests}
+        return {(frame, view): Picture(images[view]) for frame, view in requests}
 
 
 class SideBySidePairsReader(Reader):
@@ -107,7 +110,7 @@ class SideBySidePairsReader(Reader):
         for _, path in sorted(found.items()):
             yield Item(source=self.source, key=storage.relative(path, root), paths=(path,))
 
-    def render(self, item, requests, ctx: DecodeContext) -> dict[tuple[int, str], Render]:
+    def pictures(self, item, requests, ctx: DecodeContext) -> dict[tuple[int, str], Picture]:
         self.check_views(requests, item)
         image = read_image(item.paths[0], ctx)
         half = image.shape[1] // 2
@@ -117,7 +120,7 @@ class SideBySidePairsReader(Reader):
         left, right = image[:, :half], image[:, half:2 * half]
         halves = {"input": left, "target": right} if self.args["input_half"] == "left" else \
             {"input": right, "target": left}
-        return {(frame, view): Render(np.ascontiguousarray(halves[view])) for frame, view in requests}
+        return {(frame, view): Picture(np.ascontiguousarray(halves[view])) for frame, view in requests}
 
 
 class _RangeFile(io.RawIOBase):
@@ -175,9 +178,6 @@ class ParquetPairsReader(Reader):
         return files
 
     def items(self, root: str, unit: str) -> Iterator[Item | Reject]:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
         try:
             data = storage.read_bytes(unit)
             parquet = pq.ParquetFile(pa.BufferReader(data))
@@ -212,8 +212,6 @@ class ParquetPairsReader(Reader):
 
     def _row_images(self, item: Item, views: list[str]) -> dict[str, tuple[bytes, str]]:
         """view -> (the row's image bytes for it, a name for messages), reading one row group."""
-        import pyarrow as pa
-        import pyarrow.parquet as pq
 
         path, row = item.paths[0], item.get("row")
         try:
@@ -231,25 +229,21 @@ class ParquetPairsReader(Reader):
         return out
 
     def content_hash(self, item: Item, ctx: DecodeContext) -> str:
-        import hashlib
-
         digest = hashlib.sha256()
         for data, _ in self._row_images(item, list(self.views)).values():
             digest.update(hashlib.sha256(data).digest())
         return digest.hexdigest()
 
-    def render(self, item, requests, ctx: DecodeContext) -> dict[tuple[int, str], Render]:
+    def pictures(self, item, requests, ctx: DecodeContext) -> dict[tuple[int, str], Picture]:
         self.check_views(requests, item)
         views = sorted({v for _, v in requests})
         images = {view: decode_image(data, max_pixels=ctx.max_pixels, name=where)
                   for view, (data, where) in self._row_images(item, views).items()}
-        return {(frame, view): Render(images[view]) for frame, view in requests}
+        return {(frame, view): Picture(images[view]) for frame, view in requests}
 
 
 def _has_image_bytes(column, path: str, name: str) -> list[bool]:
     """Per row, whether an image struct column holds non-empty bytes (a null struct holds none)."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
 
     structs = column.combine_chunks()
     if not pa.types.is_struct(structs.type) or structs.type.get_field_index("bytes") < 0:

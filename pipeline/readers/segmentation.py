@@ -20,12 +20,12 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from uvd.pipeline import storage
-from uvd.pipeline.annotations import colorize_labels
-from uvd.pipeline.decode import DecodeError
-from uvd.pipeline.items import Item, Render
+from uvd.format import storage
+from uvd.format.rejects import Reject
+from uvd.media.drawing import colorize_labels
+from uvd.media.images import DecodeError
 from uvd.pipeline.readers.base import DecodeContext, Reader, read_image, read_label_png
-from uvd.pipeline.rejects import Reject
+from uvd.pipeline.records.items import Item, Picture
 
 
 def files_by_stem(folder: str, suffix: str) -> dict[str, str]:
@@ -85,20 +85,20 @@ class SegmentationMasksReader(Reader):
                 expected = storage.join(image_dir, stem + self.args["image_suffix"])
                 yield self.reject(storage.relative(label, root), "missing_pair", f"{label}: no image {expected}")
 
-    def render(self, item: Item, requests, ctx: DecodeContext) -> dict[tuple[int, str], Render]:
+    def pictures(self, item: Item, requests, ctx: DecodeContext) -> dict[tuple[int, str], Picture]:
         self.check_views(requests, item)
         image_path, label_path = item.paths
         wanted = {v for _, v in requests}
-        drawn: dict[str, Render] = {}
+        drawn: dict[str, Picture] = {}
         shapes = {}
         if "image" in wanted:
             photo = read_image(image_path, ctx)
             shapes[image_path] = photo.shape[:2]
-            drawn["image"] = Render(photo)
+            drawn["image"] = Picture(photo)
         if "segmentation" in wanted:
             labels = class_ids(read_label_png(label_path, ctx), label_path)
             shapes[label_path] = labels.shape[:2]
-            drawn["segmentation"] = Render(colorize_labels(labels), label_map=True)
+            drawn["segmentation"] = Picture(colorize_labels(labels), label_map=True)
         if len(set(shapes.values())) > 1:
             raise DecodeError("size_mismatch", "; ".join(f"{p}: {s[1]}x{s[0]}" for p, s in shapes.items()))
         return {(f, v): drawn[v] for f, v in requests}

@@ -15,10 +15,10 @@ from collections.abc import Iterable, Iterator
 
 import numpy as np
 
-from uvd.pipeline.decode import DecodeError
-from uvd.pipeline.items import Item, Render
+from uvd.format.rejects import Reject
+from uvd.media.images import DecodeError
 from uvd.pipeline.readers.base import DecodeContext, Reader, read_image, read_label_png
-from uvd.pipeline.rejects import Reject
+from uvd.pipeline.records.items import Item, Picture
 
 FRAME_VIEW = "frame"
 
@@ -55,16 +55,16 @@ class LabelledFrameSequenceReader(Reader):
             paths = tuple(p for pair in pairs for p in pair)
             yield Item(source=self.source, key=key, paths=paths, num_frames=len(pairs), extra=extra)
 
-    def render(self, item: Item, requests, ctx: DecodeContext) -> dict[tuple[int, str], Render]:
+    def pictures(self, item: Item, requests, ctx: DecodeContext) -> dict[tuple[int, str], Picture]:
         self.check_views(requests, item)
-        out: dict[tuple[int, str], Render] = {}
+        out: dict[tuple[int, str], Picture] = {}
         for frame, view in requests:
             frame_in_range(item, frame, item.num_frames)
             if view == FRAME_VIEW:
-                out[(frame, view)] = Render(read_image(item.paths[2 * frame], ctx))
+                out[(frame, view)] = Picture(read_image(item.paths[2 * frame], ctx))
             else:
                 label_path = item.paths[2 * frame + 1]
-                out[(frame, view)] = Render(self.draw(read_label_png(label_path, ctx), item, label_path),
+                out[(frame, view)] = Picture(self.draw(read_label_png(label_path, ctx), item, label_path),
                                             label_map=True)
         return out
 

@@ -36,12 +36,12 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from uvd.pipeline import storage
-from uvd.pipeline.config import VIDEO_EXTENSIONS
-from uvd.pipeline.decode import DecodeError
-from uvd.pipeline.items import Item
+from uvd.format import storage
+from uvd.format.rejects import Reject
+from uvd.media.images import DecodeError
+from uvd.media.video import VIDEO_EXTENSIONS
 from uvd.pipeline.readers.files import VideoFileReader, media_files
-from uvd.pipeline.rejects import Reject
+from uvd.pipeline.records.items import Item
 
 INDEX_ARGS: Mapping[str, Any] = {
     "index": "", "format": "csv", "delimiter": ",", "columns": (), "records": "", "where": {},

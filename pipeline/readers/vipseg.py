@@ -19,12 +19,11 @@ import json
 
 import numpy as np
 
-from uvd.pipeline import storage
-from uvd.pipeline.annotations import colorize_labels
-from uvd.pipeline.config import IMAGE_EXTENSIONS
-from uvd.pipeline.decode import DecodeError
-from uvd.pipeline.items import Item
+from uvd.format import storage
+from uvd.media.drawing import colorize_labels
+from uvd.media.images import IMAGE_EXTENSIONS, DecodeError
 from uvd.pipeline.readers.video_annotations import LabelledFrameSequenceReader, pair_by_name
+from uvd.pipeline.records.items import Item
 
 CATEGORIES_FILE = "panoVIPSeg_categories.json"
 THING_VALUES_FROM = 125  # create_panoptic_video_labels.py: values < 125 are stuff ids, others id * 100 + instance

@@ -1,0 +1,7 @@
+"""``python -m uvd.cli ...`` is ``uvd ...``."""
+
+import sys
+
+from uvd.cli import main
+
+sys.exit(main())

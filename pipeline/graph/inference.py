@@ -1,0 +1,45 @@
+"""Beam RunInference model handler for the VQGAN: frames in, token ids out."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from apache_beam.ml.inference.base import ModelHandler
+
+from uvd.tokenizer import load_tokenizer
+from uvd.tokenizer.frames import encode_batch
+
+
+class VQGANModelHandler(ModelHandler[np.ndarray, np.ndarray, Any]):
+    """Loads the tokenizer once per worker and encodes batches of HxWx3 uint8 frames.
+
+    The model is built in ``load_model`` (called by RunInference on the worker), never
+    when the pipeline is constructed, so the launcher stays light and the handler
+    pickles small. Batches are padded to ``batch_size`` (tokenizer/frames.py: codes must not
+    depend on how Beam happened to batch a frame), so a compiled model sees one shape.
+    """
+
+    def __init__(self, tokenizer: str, *, batch_size: int, device: str = "auto", compile: bool = False):
+        super().__init__(min_batch_size=1, max_batch_size=batch_size)
+        self._batch_size = batch_size
+        self._tokenizer = tokenizer
+        self._device = device
+        self._compile = compile
+
+    def load_model(self):
+        device = self._device
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        return load_tokenizer(self._tokenizer, device=device, compile=self._compile)
+
+    def run_inference(self, batch: Sequence[np.ndarray], model, inference_args=None) -> list[np.ndarray]:
+        return list(encode_batch(model, np.stack(batch), self._batch_size))
+
+    def get_num_bytes(self, batch: Sequence[np.ndarray]) -> int:
+        return sum(f.nbytes for f in batch)
+
+    def get_metrics_namespace(self) -> str:
+        return "uvd.tokenize"

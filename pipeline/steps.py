@@ -1,0 +1,174 @@
+"""A build's per-source steps as plain functions: list, probe, plan, draw frames.
+
+The Beam DoFns (graph/transforms.py) and the Beam-free paths (``uvd datasets show``, ``uvd rebuild``,
+``uvd stats``, benchmarks) call these, as webdataset's and img2dataset's stages are called from any
+driver: there is one copy of the logic, and it is tested without Beam. Each step turns every
+failure of an input into a ``Reject`` that names the file and the reason; none is raised, nothing
+is substituted.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Iterator, Mapping
+
+import numpy as np
+
+from uvd.format.rejects import Reject
+from uvd.media.guarded_video import GuardedVideoDecoder, VideoGuard
+from uvd.media.images import DecodeError
+from uvd.pipeline.planning.layouts import Layout, LayoutContext, get_layout, layout_context
+from uvd.pipeline.planning.mixture import mixture_weights, target_shares
+from uvd.pipeline.readers import DecodeContext, Reader, make_reader
+from uvd.pipeline.records.config import BuildConfig, SourceConfig
+from uvd.pipeline.records.items import Item, Position
+from uvd.pipeline.records.sentences import SentencePlan
+from uvd.pipeline.views.annotators import BUILTIN, Annotator, AnnotatorMissing, load_annotator, missing_message
+from uvd.pipeline.views.frames import item_frames
+
+
+@dataclasses.dataclass
+class SourceSteps:
+    """What the steps need of each source of a build: its spec, reader, layout and layout context."""
+
+    config: BuildConfig
+    sources: dict[str, SourceConfig]
+    readers: dict[str, Reader]
+    layouts: dict[str, Layout]
+    contexts: dict[str, LayoutContext]
+
+    @classmethod
+    def create(cls, sources: Iterable[SourceConfig], config: BuildConfig) -> SourceSteps:
+        sources = {s.name: s for s in sources}
+        specs = {name: s.dataset_spec for name, s in sources.items()}
+        return cls(config=config, sources=sources,
+                   readers={name: make_reader(spec, name) for name, spec in specs.items()},
+                   layouts={name: get_layout(spec.layout) for name, spec in specs.items()},
+                   contexts={name: layout_context(spec, source=name, global_seed=config.seed,
+                                                  overrides=config.layout_args.get(name))
+                             for name, spec in specs.items()})
+
+    def annotators(self) -> dict[str, Annotator]:
+        """The annotators the sources' views need (load on the worker: they may hold models)."""
+        kinds = sorted({k for s in self.sources.values() for k in s.dataset_spec.model_annotations})
+        return {kind: load_annotator(kind, self.config.annotators.get(kind)) for kind in kinds}
+
+
+class DecodeResources:
+    """A worker's decoding resources: a guarded video decoder (a child process) and the image limits."""
+
+    def __init__(self, config: BuildConfig):
+        self.videos = GuardedVideoDecoder(VideoGuard(timeout_s=config.video_timeout_s,
+                                                     memory_mb=config.video_memory_mb))
+        self.ctx = DecodeContext(max_pixels=config.max_image_pixels, video=self.videos,
+                                 image_size=config.image_size)
+
+    def close(self) -> None:
+        self.videos.close()
+
+    def __enter__(self) -> DecodeContext:
+        return self.ctx
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def validate_sources(sources: list[SourceConfig], config: BuildConfig) -> None:
+    """Fail before any work: duplicate names, unknown layout arguments, missing annotators."""
+    if not sources:
+        raise ValueError("no sources given")
+    names = [s.name for s in sources]
+    if len(set(names)) != len(names):
+        raise ValueError(f"source names must be unique, got {names}")
+    unknown = sorted(set(config.layout_args) - set(names))
+    if unknown:
+        raise ValueError(f"layout_args name sources that are not in this build: {unknown}")
+    if config.mix:
+        target_shares(mixture_weights(sources, config.mix))  # a bad weights file fails here
+    for s in sources:
+        spec = s.dataset_spec
+        make_reader(spec, s.name)
+        layout_context(spec, source=s.name, global_seed=config.seed, overrides=config.layout_args.get(s.name))
+        for kind in spec.model_annotations:
+            if kind not in config.annotators and kind not in BUILTIN:
+                raise AnnotatorMissing(missing_message(kind, spec.name))
+
+
+def _reject(source: str, key: str, stage: str, error: DecodeError) -> Reject:
+    return Reject(source=source, item_key=key, stage=stage, reason=error.reason, message=error.message)
+
+
+def list_units(steps: SourceSteps, name: str, root: str) -> Iterator[str | Reject]:
+    """The pieces of a source to list in parallel (a split file, a class folder, a tar ...)."""
+    try:
+        units = steps.readers[name].units(root)
+    except (OSError, ValueError) as e:
+        yield _reject(name, root, "list", DecodeError("unreadable_source", f"{root}: {e}"))
+        return
+    yield from units
+
+
+def list_items(steps: SourceSteps, name: str, root: str, unit: str) -> Iterator[Item | Reject]:
+    """The items of one unit, and a reject for each entry the reader cannot use."""
+    try:
+        yield from steps.readers[name].items(root, unit)
+    except DecodeError as e:
+        yield _reject(name, unit, "list", e)
+    except (OSError, ValueError) as e:
+        yield _reject(name, unit, "list", DecodeError("unreadable_annotation", f"{unit}: {e}"))
+
+
+def list_source(steps: SourceSteps, name: str, root: str,
+                keys: set[str] | None = None) -> tuple[list[Item], list[Reject]]:
+    """Every item of a source (or only those with ``keys``), and the listing rejects, in one process."""
+    items, rejects = [], []
+    for unit in list_units(steps, name, root):
+        if isinstance(unit, Reject):
+            rejects.append(unit)
+            continue
+        for entry in list_items(steps, name, root, unit):
+            if isinstance(entry, Reject):
+                rejects.append(entry)
+            elif keys is None or entry.key in keys:
+                items.append(entry)
+    return items, rejects
+
+
+def probe_item(steps: SourceSteps, item: Item, ctx: DecodeContext) -> Item | Reject:
+    """The item with what planning needs (a video's frame count) and, for stills with dedup on, the
+    hash of its bytes; or a reject."""
+    reader = steps.readers[item.source]
+    try:
+        probed = reader.probe(item, ctx)
+        if steps.config.dedup_images:
+            probed = probed.with_(content_hash=reader.content_hash(probed, ctx) or "")
+        return probed
+    except DecodeError as e:
+        return _reject(item.source, item.key, "probe", e)
+    except OSError as e:
+        return _reject(item.source, item.key, "probe", DecodeError("unreadable_file", f"{item.paths}: {e}"))
+
+
+def plan_item(steps: SourceSteps, item: Item) -> list[SentencePlan] | Reject:
+    """The sentences of one item, for per-item layouts (video, frame_sequence, multiview ...)."""
+    try:
+        return steps.layouts[item.source].plan(item, steps.contexts[item.source])
+    except DecodeError as e:
+        return _reject(item.source, item.key, "plan", e)
+
+
+def plan_group(steps: SourceSteps, name: str, items: Iterable[Item]) -> list[SentencePlan]:
+    """The sentences of all of a source's items, for grouped layouts (pairs, category ...)."""
+    return steps.layouts[name].plan(list(items), steps.contexts[name])  # the layout sorts them by key
+
+
+def draw_frames(steps: SourceSteps, item: Item, positions: Iterable[Position], ctx: DecodeContext,
+                annotators: Mapping[str, Annotator]) -> dict[tuple[int, str], np.ndarray] | Reject:
+    """{(frame, view): 256x256 uint8 RGB} of every position of ``item``, or the reject of the item."""
+    try:
+        return item_frames(steps.readers[item.source], item, positions, ctx=ctx, global_seed=steps.config.seed,
+                           annotators=annotators)
+    except DecodeError as e:
+        return _reject(item.source, item.key, "decode", e)
+    except OSError as e:
+        return _reject(item.source, item.key, "decode", DecodeError("unreadable_file", f"{item.paths}: {e}"))
