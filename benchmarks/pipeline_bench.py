@@ -90,7 +90,6 @@ def cpu_side(sample: Path) -> dict:
 
 def plain_loop(sample: Path, out: Path, tokenizer: str, batch_size: int) -> dict:
     """The same build as `uvd build` (same sentences, same bytes) as a plain single-process loop."""
-
     config = BuildConfig(tokenizer=tokenizer, batch_size=batch_size, samples_per_shard=8)
     planned, frames = [], []
     with steps.DecodeResources(config) as ctx:

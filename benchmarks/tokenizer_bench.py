@@ -122,7 +122,6 @@ def timed(fn, x, repeats: int, device: torch.device) -> tuple[float, torch.Tenso
 def flops_per_image(config_name: str) -> dict[str, float]:
     """Encoder and decoder FLOPs for one image, counted by torch's FlopCounterMode on meta tensors."""
 
-
     cfg = CONFIGS[config_name]
     with torch.device("meta"):
         model = VQGAN(config=cfg)

@@ -45,7 +45,6 @@ class Position:
 @dataclasses.dataclass(frozen=True)
 class SentenceMeta:
     """What a sentence is made of, image by image; enough to rebuild it from its source."""
-
     source: str  # source name, e.g. "images" or a dataset spec name
     group: str  # UVDv1 group: unpaired_images, images_with_annotations, videos, ...
     layout: str  # sentence layout: single_image, video, pairs, category, ...
@@ -100,7 +99,6 @@ class SentenceMeta:
 @dataclasses.dataclass(frozen=True)
 class VisualSentence:
     """Token ids of up to 16 images and the metadata that explains them."""
-
     key: str
     tokens: np.ndarray  # uint16 [num_images, tokens_per_image]
     meta: SentenceMeta

@@ -75,7 +75,6 @@ def is_hidden(relpath: str) -> bool:
 
 class LocalBackend:
     """The OS file system; a write lands in ``staging`` (same file system) and is renamed into place."""
-
     def read_bytes(self, path: str) -> bytes:
         with open(path, "rb") as f:
             return f.read()
@@ -120,7 +119,6 @@ class LocalBackend:
 
 class S3Backend:
     """s3:// through boto3; an object appears only once its upload completes."""
-
     def __init__(self):
         self._client = None
 
@@ -197,7 +195,6 @@ class S3Backend:
 
 class FsspecBackend:
     """Any scheme fsspec knows (gs:// with gcsfs installed, ...), for reading outside a build."""
-
     def __init__(self, name: str):
         import fsspec  # noqa: PLC0415 - optional: only schemes uvd has no backend for need it
 

@@ -91,7 +91,6 @@ class VideoGuard:
 
 class GuardedVideoDecoder:
     """Parent-side handle on the decoder child; one per DoFn instance (not thread-safe)."""
-
     def __init__(self, guard: VideoGuard):
         self.guard = guard
         self._pool: cf.ProcessPoolExecutor | None = None

@@ -176,7 +176,6 @@ class RoundRobin:
 @dataclass(frozen=True)
 class LoaderState:
     """Where the global row order stands: enough to resume it exactly."""
-
     row: int = 0  # global rows before this point
     cursors: tuple[Cursor, ...] = ()  # each stream's next row
     round_robin: tuple[int, ...] = ()

@@ -316,7 +316,6 @@ def log_validation(model, cfg: TrainConfig, step: int, device, dist) -> dict:
 @dataclass
 class Distributed:
     """torchrun's environment (RANK, WORLD_SIZE, LOCAL_RANK), or a single process."""
-
     rank: int = 0
     world_size: int = 1
     device: torch.device = torch.device("cpu")

@@ -56,7 +56,6 @@ class SourceSteps:
 
 class DecodeResources:
     """A worker's decoding resources: a guarded video decoder (a child process) and the image limits."""
-
     def __init__(self, config: BuildConfig):
         self.videos = GuardedVideoDecoder(VideoGuard(timeout_s=config.video_timeout_s,
                                                      memory_mb=config.video_memory_mb))

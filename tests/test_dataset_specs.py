@@ -20,6 +20,7 @@ from uvd.cli import main
 from uvd.dataset_specs import DatasetSpec, all_specs, get_spec, register, uvdv1_rows
 from uvd.dataset_specs.base import MODEL_VIEWS, TRANSFORM_VIEWS
 from uvd.format.tables import read_manifest
+from uvd.pipeline import steps
 from uvd.pipeline.graph import job
 from uvd.pipeline.planning.layouts import LAYOUTS
 from uvd.pipeline.readers import make_reader, reader_class
@@ -104,8 +105,8 @@ def test_datasets_show_explains_a_spec_and_renders_its_sentence(tmp_path):
 def test_models_are_required_clearly(tmp_path):
     source = SourceConfig(name="coco_depth", spec="coco_depth", root=str(tmp_path))
     with pytest.raises(AnnotatorMissing, match="coco_depth.*depth annotator.*DPT.*--annotator depth=DIR"):
-        job.validate_sources([source], BuildConfig())
-    job.validate_sources([SourceConfig(name="coco_edges", spec="coco_edges", root=str(tmp_path))], BuildConfig())
+        steps.validate_sources([source], BuildConfig())
+    steps.validate_sources([SourceConfig(name="coco_edges", spec="coco_edges", root=str(tmp_path))], BuildConfig())
 
 
 # --- every spec, built from its fixture ------------------------------------------------------------

@@ -265,7 +265,6 @@ def test_cli_trains_on_a_builds_source_folders(photo_dir, video_dir, tmp_path):
 
 def test_training_is_reproducible_across_processes(photo_dir, tmp_path):
     """What `make tokenizer` relies on: the same command in a fresh process writes the same bytes."""
-
     digests = []
     for run in ("a", "b"):
         cmd = [sys.executable, "-m", "uvd.cli.tokenizer", "train", "--images", str(photo_dir), "--config", "tiny",

@@ -38,7 +38,6 @@ class VQGANOutput:
 
 class VQGAN(nn.Module):
     """taming-transformers' VQModel (state_dict keys identical), built from a VQGANConfig."""
-
     info: TokenizerInfo | None = None  # set by load_tokenizer: where the weights came from
 
     def __init__(self, *, config: VQGANConfig):

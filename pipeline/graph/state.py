@@ -120,7 +120,6 @@ def read_summary(out_dir: str) -> dict:
 @dataclass(frozen=True)
 class BuildPlan:
     """What phase 1 decided: how many shards, and how they are grouped into waves."""
-
     planned_sentences: int
     num_shards: int
     shards_per_wave: int

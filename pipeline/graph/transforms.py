@@ -43,7 +43,6 @@ class _PerSourceFn(beam.DoFn):
 
 class _DecodingFn(_PerSourceFn):
     """A per-source DoFn that decodes: holds the worker's decoding resources (a guarded video decoder)."""
-
     def setup(self):
         super().setup()
         self.resources = steps.DecodeResources(self.config)
@@ -56,7 +55,6 @@ class _DecodingFn(_PerSourceFn):
 
 class ListUnitsFn(_PerSourceFn):
     """(source name, root) -> (source name, root, unit): the pieces of a source listed in parallel."""
-
     def process(self, element):
         name, root = element
         for unit in steps.list_units(self.steps, name, root):
@@ -79,7 +77,6 @@ class ListItemsFn(_PerSourceFn):
 
 class SourceItems(beam.PTransform):
     """Every item of every source (local, s3:// or gs://), plus listing rejects."""
-
     def __init__(self, sources: list[SourceConfig], config: BuildConfig, progress_dir: str | None = None):
         super().__init__()
         self.sources, self.config, self.progress_dir = sources, config, progress_dir
@@ -148,7 +145,6 @@ class DedupedItems(beam.PTransform):
 
 class PlanItemSentencesFn(_PerSourceFn):
     """Item -> its SentencePlans, for per-item layouts (video, frame_sequence, multiview, ...)."""
-
     def process(self, item: Item):
         if self.steps.layouts[item.source].grouped:
             return
@@ -169,7 +165,6 @@ class PlanGroupSentencesFn(_PerSourceFn):
 
 class SentencePlans(beam.PTransform):
     """Items -> SentencePlans (every random choice seeded), plus planning rejects."""
-
     def __init__(self, sources: list[SourceConfig], config: BuildConfig):
         super().__init__()
         self.sources, self.config = sources, config
@@ -227,7 +222,6 @@ class DrawFramesFn(_DecodingFn):
 
 class DecodedFrames(beam.PTransform):
     """Items + plans -> keyed 256x256 frames of every planned position, plus (shard, decode reject)."""
-
     def __init__(self, sources, config, progress_dir=None):
         super().__init__()
         self.fn = DrawFramesFn(sources, config, progress_dir)
@@ -266,7 +260,6 @@ class TokenizedFrames(beam.PTransform):
 
 class AssembleSentenceFn(beam.DoFn):
     """(key, {plans, tokens}) -> VisualSentence, or (shard, reject)s when some of its frames never arrived."""
-
     def __init__(self, progress_dir: str | None = None):
         self.progress_dir = progress_dir
 
@@ -297,7 +290,6 @@ class AssembleSentenceFn(beam.DoFn):
 
 class VisualSentences(beam.PTransform):
     """Join each plan with its frames' tokens into a VisualSentence (plus (shard, reject)s)."""
-
     def __init__(self, progress_dir: str | None = None):
         super().__init__()
         self.progress_dir = progress_dir

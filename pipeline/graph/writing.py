@@ -125,7 +125,6 @@ class PlannedWaves(beam.PTransform):
 
 class CommitPlanFn(beam.DoFn):
     """Writes plan.json once every other record of the plan phase is committed (its side inputs)."""
-
     def __init__(self, out_dir: str):
         self.out_dir = out_dir
 
@@ -141,7 +140,6 @@ class CommitPlanFn(beam.DoFn):
 
 class WaveInputs(beam.PTransform):
     """One wave's committed plan file -> (items, plans)."""
-
     def __init__(self, out_dir: str, wave: int):
         super().__init__()
         self.out_dir, self.wave = out_dir, wave
@@ -180,7 +178,6 @@ def keep_first_sentence(element, num_shards):
 
 class WriteShardFn(beam.DoFn):
     """(shard, {sentences, rejects}) -> ShardState, after committing the shard file."""
-
     def __init__(self, out_dir: str, compression: str, tmp_dir: str | None):
         self.out_dir, self.compression, self.tmp_dir = out_dir, compression, tmp_dir
 
@@ -228,7 +225,6 @@ class TokenShards(beam.PTransform):
 
 class CommitWave(beam.PTransform):
     """The wave's shard states -> its ``done`` file (written last: the wave is committed)."""
-
     def __init__(self, out_dir: str, wave: int):
         super().__init__()
         self.out_dir, self.wave = out_dir, wave
@@ -288,7 +284,6 @@ class ItemAccounting(beam.PTransform):
 
 class WriteRecordsFn(beam.DoFn):
     """Writes rejects, summary, then the manifest (last: it vouches for the shards)."""
-
     def __init__(self, out_dir: str, provenance: dict, mixture: dict | None):
         self.out_dir, self.provenance, self.mixture = out_dir, provenance, mixture
 
@@ -346,7 +341,6 @@ def build_summary(shard_infos: list[ShardInfo], rejects: list[Reject], outcomes)
 
 class BuildRecords(beam.PTransform):
     """Shard states + early rejects + item outcomes -> rejects.parquet, build_summary.json, manifest."""
-
     def __init__(self, out_dir: str, provenance: dict, mixture: dict | None):
         super().__init__()
         self.out_dir, self.provenance, self.mixture = out_dir, provenance, mixture

@@ -66,7 +66,6 @@ class Reader(ABC):
     @abstractmethod
     def items(self, root: str, unit: str) -> Iterator[Item | Reject]:
         """The Items of one unit, and a Reject for each entry that cannot be used."""
-
     def found(self, root: str) -> bool:
         """Whether ``root`` looks like this layout (for ``uvd datasets list --root``)."""
         try:
@@ -82,7 +81,6 @@ class Reader(ABC):
     @abstractmethod
     def pictures(self, item: Item, requests: list[tuple[int, str]], ctx: DecodeContext) -> dict[tuple[int, str], Picture]:
         """Pictures of the requested (frame, view) pairs of ``item``, at any size."""
-
     def content_hash(self, item: Item, ctx: DecodeContext) -> str | None:
         """sha256 of the bytes that make a still item (all its files, in order), for exact dedup; None
         for items that are not stills (videos, sequences), which are never deduplicated by content."""
@@ -140,7 +138,6 @@ def decode_unchanged(path: str, ctx: DecodeContext, *, reason: str) -> np.ndarra
 
 def read_label_png(path: str, ctx: DecodeContext) -> np.ndarray:
     """A label map (PNG of class ids, 8 or 16 bit, 1 channel or RGB) -> (H, W) int array, untouched."""
-
     arr = decode_unchanged(path, ctx, reason="unreadable_annotation")
     if arr.ndim == 3:
         arr = cv2.cvtColor(arr[..., :3], cv2.COLOR_BGR2RGB)

@@ -55,7 +55,6 @@ class FrameSequenceReader(Reader):
 
 class FrameFolderReader(SplitIndex, FrameSequenceReader):
     """Frame folders named by an index file; ``path`` is a record's frame folder, relative to the root."""
-
     name = "frame_folders"
     ARGS = dict(INDEX_ARGS)
 
@@ -75,7 +74,6 @@ class FrameFolderReader(SplitIndex, FrameSequenceReader):
 
 class Co3dReader(FrameSequenceReader):
     """CO3D v2: ``<category>/<sequence>/images/frame000001.jpg``; one unit per category folder."""
-
     name = "co3d_sequences"
     MARKER = "sequence_annotations.jgz"  # every category folder of the release has one
 

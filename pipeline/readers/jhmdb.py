@@ -74,11 +74,9 @@ class _JhmdbReader(Reader):
     @abstractmethod
     def annotation_path(self, root: str, action: str, video: str) -> str:
         """The annotation file of a video."""
-
     @abstractmethod
     def annotation_frames(self, item: Item) -> int:
         """How many frames the item's annotation covers (from the .mat headers)."""
-
     def units(self, root: str) -> list[str]:
         pattern = storage.join(root, "splits", f"*_test_split{int(self.args['split_number'])}.txt")
         units = storage.match(pattern)
@@ -145,11 +143,9 @@ class _JhmdbReader(Reader):
     @abstractmethod
     def load_annotation(self, item: Item) -> np.ndarray:
         """The item's whole annotation array, checked against its frame count."""
-
     @abstractmethod
     def draw(self, annotation: np.ndarray, frame: int, image_path: str, ctx: DecodeContext) -> np.ndarray:
         """The annotation of ``frame`` as an RGB image."""
-
 
 class JhmdbPoseReader(_JhmdbReader):
     """Frames and their puppet joints (``pose``: the jhmdb15 skeleton on black, frame-sized)."""
@@ -187,7 +183,6 @@ class JhmdbPoseReader(_JhmdbReader):
 
 class JhmdbFlowReader(_JhmdbReader):
     """Frames and the puppet's optical flow (``flow``: Middlebury colours)."""
-
     name = "jhmdb_flow"
     views = ("frame", "flow")
     ARGS = {"split_number": 1, "flow_dir": "puppet_flow_com", "flow_key": ""}

@@ -22,6 +22,7 @@ import pyarrow as pa
 
 from uvd.format import storage
 from uvd.format.rejects import Reject
+from uvd.format.tables import parquet_from_bytes
 from uvd.media.images import IMAGE_EXTENSIONS, DecodeError, decode_image
 from uvd.pipeline.readers.base import DecodeContext, Reader
 from uvd.pipeline.records.items import Item, Picture
@@ -90,12 +91,11 @@ class LaionReader(Reader):
 
     def _cross_check(self, tar_path: str, shard: str, members: dict) -> Iterator[Reject]:
         """Rejects for samples the shard's parquet reports downloaded that the tar lacks."""
-
         parquet_path = tar_path[:-len(".tar")] + ".parquet"
         if not storage.exists(parquet_path):
             return
         try:
-            table = storage.parquet_from_bytes(storage.read_bytes(parquet_path), columns=["key", "status"])
+            table = parquet_from_bytes(storage.read_bytes(parquet_path), columns=["key", "status"])
         except (OSError, pa.ArrowException, KeyError) as e:
             yield self.reject(f"{shard}.parquet", "unreadable_annotation",
                               f"{parquet_path}: no readable key and status columns ({e}); {tar_path} "

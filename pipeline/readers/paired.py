@@ -92,7 +92,6 @@ class PairedFilesReader(Reader):
 
 class SideBySidePairsReader(Reader):
     """Each image matching ``glob`` is a pair side by side; ``input_half`` says which half is the input."""
-
     name = "side_by_side_pairs"
     stills = True
     views = PAIR_VIEWS
@@ -212,7 +211,6 @@ class ParquetPairsReader(Reader):
 
     def _row_images(self, item: Item, views: list[str]) -> dict[str, tuple[bytes, str]]:
         """view -> (the row's image bytes for it, a name for messages), reading one row group."""
-
         path, row = item.paths[0], item.get("row")
         try:
             with pq.ParquetFile(_RangeFile(path, item.get("file_size"))) as parquet:
@@ -244,7 +242,6 @@ class ParquetPairsReader(Reader):
 
 def _has_image_bytes(column, path: str, name: str) -> list[bool]:
     """Per row, whether an image struct column holds non-empty bytes (a null struct holds none)."""
-
     structs = column.combine_chunks()
     if not pa.types.is_struct(structs.type) or structs.type.get_field_index("bytes") < 0:
         raise DecodeError("unreadable_annotation", f"{path}: column {name} is {structs.type}, not an image "

@@ -36,11 +36,9 @@ class LabelledFrameSequenceReader(Reader):
     @abstractmethod
     def sequences(self, root: str, unit: str) -> Iterable[tuple[str, list[tuple[str, str]]] | Reject]:
         """(video key, [(frame path, label path), ...] in time order), and rejects."""
-
     @abstractmethod
     def draw(self, labels: np.ndarray, item: Item, path: str) -> np.ndarray:
         """A label image (H, W) or (H, W, 3) as read from ``path`` -> (H, W, 3) uint8 RGB."""
-
     def item_extra(self, root: str) -> tuple:
         """Facts every item of ``root`` carries (e.g. the category count), read once per unit."""
         return ()

@@ -161,7 +161,6 @@ def without_video_extension(name: str) -> str:
 
 class VideoFolder:
     """The videos under a folder, found by name without extension (one listing, not one stat each)."""
-
     def __init__(self, folder: str):
         self.folder = folder
         self.by_name: dict[str, list[tuple[str, str]]] = defaultdict(list)
@@ -182,7 +181,6 @@ class VideoFolder:
 
 class VideoIndexReader(SplitIndex, VideoFileReader):
     """Video files named by an index file (see the module docstring for the reader_args)."""
-
     name = "video_index"
     ARGS = {**INDEX_ARGS, "videos": ""}
 

@@ -48,7 +48,6 @@ class SourceConfig:
 @dataclasses.dataclass(frozen=True)
 class BuildConfig:
     """Knobs that decide the content of a build (all recorded in the manifest)."""
-
     image_size: int = 256  # LVM: every frame becomes 256x256 ...
     resize: str = "plain"  # ... by a plain resize of the whole image (no crop)
     tokenizer: str = "bundled"  # see tokenizer.load_tokenizer: bundled, a checkpoint path, random:<config>

@@ -44,7 +44,6 @@ class Item:
 @dataclass(frozen=True)
 class Picture:
     """A reader's picture of one (frame, view): RGB uint8 at any size, and how to resize it."""
-
     pixels: np.ndarray  # (H, W, 3) uint8 RGB
     label_map: bool = False  # palette or mask image: resize by nearest neighbour, never blend colours
 

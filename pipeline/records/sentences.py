@@ -32,7 +32,6 @@ class SentencePlan:
 class IncompleteSentence(Exception):
     """Some frames of a planned sentence never arrived (or arrived twice)."""
 
-
 def item_seed(global_seed: int, source: str, item_key: str) -> int:
     """The seed of every random choice for one item, from (global seed, source, item key)."""
     digest = hashlib.sha256(f"{global_seed}\x00{source}\x00{item_key}".encode()).digest()

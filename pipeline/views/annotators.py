@@ -53,7 +53,6 @@ class Annotator(ABC):
     @abstractmethod
     def __call__(self, frames: np.ndarray) -> np.ndarray:
         """(B, H, W, 3) uint8 RGB frames -> (B, H, W, 3) uint8 RGB annotation images."""
-
     def describe(self) -> dict:
         return {"kind": self.kind, "model": type(self).__name__}
 
@@ -76,7 +75,6 @@ class CannyEdges(Annotator):
 
 class ExportedModelAnnotator(Annotator):
     """A torch.export model from a local annotator folder (see the module docstring)."""
-
     def __init__(self, kind: str, directory: str | Path, *, device: str = "cpu"):
         directory = Path(directory)
         config_path = directory / ANNOTATOR_CONFIG
