@@ -44,10 +44,10 @@ def test_bad_file_error_crosses_process_boundary(decoder, tmp_path):
 def test_hang_becomes_timeout_and_decoder_recovers(tmp_path):
     d = GuardedVideoDecoder(VideoGuard(timeout_s=1.0, memory_mb=2048))
     try:
-        t0 = time.monotonic()
         with pytest.raises(DecodeError) as err:
-            d._call("slow.mp4", time.sleep, 30)
-        assert err.value.reason == "video_decode_timeout" and time.monotonic() - t0 < 15
+            d._call("slow.mp4", time.sleep, 600)  # a hang: only the guard can end it
+        assert err.value.reason == "video_decode_timeout"
+        d.guard = VideoGuard(timeout_s=120, memory_mb=2048)  # room for a fresh child to start on a busy machine
         path = str(video("bikes.mp4"))
         assert d.open(path, path) == 250  # a fresh child took over
     finally:

@@ -3,7 +3,7 @@ go to `uvd build` unchanged (Beam options such as --project among them pass thro
 
 import sys
 
-from uvd.cli.build import main
+from uvd.cli import main
 
 if __name__ == "__main__":
     sys.exit(main(["build", *sys.argv[1:]]))
