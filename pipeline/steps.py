@@ -23,7 +23,14 @@ from uvd.pipeline.readers import DecodeContext, Reader, make_reader
 from uvd.pipeline.records.config import BuildConfig, SourceConfig
 from uvd.pipeline.records.items import Item, Position
 from uvd.pipeline.records.sentences import SentencePlan
-from uvd.pipeline.views.annotators import BUILTIN, Annotator, AnnotatorMissing, load_annotator, missing_message
+from uvd.pipeline.views.annotators import (
+    BUILTIN,
+    Annotator,
+    AnnotatorFolder,
+    AnnotatorMissing,
+    load_annotator,
+    missing_message,
+)
 from uvd.pipeline.views.frames import item_frames
 
 
@@ -73,7 +80,7 @@ class DecodeResources:
 
 
 def validate_sources(sources: list[SourceConfig], config: BuildConfig) -> None:
-    """Fail before any work: duplicate names, unknown layout arguments, missing annotators."""
+    """Fail before any work: duplicate names, unknown layout arguments, missing or unsafe annotators."""
     if not sources:
         raise ValueError("no sources given")
     names = [s.name for s in sources]
@@ -91,6 +98,8 @@ def validate_sources(sources: list[SourceConfig], config: BuildConfig) -> None:
         for kind in spec.model_annotations:
             if kind not in config.annotators and kind not in BUILTIN:
                 raise AnnotatorMissing(missing_message(kind, spec.name))
+    for kind, directory in sorted(config.annotators.items()):
+        AnnotatorFolder.read(kind, directory)  # a broken or hostile model file fails here, not on a worker
 
 
 def _reject(source: str, key: str, stage: str, error: DecodeError) -> Reject:
