@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 
 import click
+
+from uvd.format import storage
 
 
 def key_values(pairs, flag: str) -> dict[str, str]:
@@ -38,6 +41,19 @@ def echo_kv(rows: list[tuple[str, object]]) -> None:
         click.echo(f"  {k.ljust(width)}  {v}")
 
 
-def build_dir_argument(name: str = "build_dir"):
-    """A positional build folder; a missing one fails before any work, in one line."""
-    return click.argument(name, type=click.Path(exists=True, file_okay=False))
+BUILD_DIR = "the --out folder of a finished uvd build"
+
+
+def build_dir_argument(name: str = "build_dir", *, shard_ok: bool = False, **kwargs):
+    """A positional build folder (or several, with ``nargs=-1``; with ``shard_ok`` a shard file too);
+    a missing one fails before any work, in one line that says what was expected."""
+    expected = f"{BUILD_DIR}, or one of its shard files" if shard_ok else BUILD_DIR
+
+    def check(ctx, param, value):
+        for path in value if isinstance(value, tuple) else (value,):
+            if storage.is_local(path) and not (os.path.isdir(path) or (shard_ok and os.path.isfile(path))):
+                what = "is a file, not a folder" if os.path.exists(path) else "does not exist"
+                raise click.ClickException(f"{path} {what}; expected {expected}")
+        return value
+
+    return click.argument(name, callback=check, **kwargs)

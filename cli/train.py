@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import click
 
-from uvd.cli.options import key_values
+from uvd.cli.options import build_dir_argument, key_values
 from uvd.model.train import TrainConfig
 from uvd.model.train import train as run_training
 
 
 @click.command()
-@click.argument("data_dirs", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False))
+@build_dir_argument("data_dirs", nargs=-1, required=True)
 @click.option("--model", "model_name", default="debug", show_default=True, help="Model size (`uvd model sizes`).")
 @click.option("--steps", type=int, default=20, show_default=True)
 @click.option("--seq-len", type=int, default=4096, show_default=True)

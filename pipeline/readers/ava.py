@@ -63,6 +63,7 @@ class AvaDetectionReader(Reader):
     """Items are AVA videos; frames are their keyframes; views ``frame`` and ``boxes``."""
 
     name = "ava_detection"
+    EXPECTS = "{annotations} (in it or below it) and the videos it names below {videos_dir}"
     views = ("frame", "boxes")
     ARGS = {"annotations": "ava_train_v2.2.csv", "videos_dir": "videos/trainval", "time_offset": 0.0}
 

@@ -48,6 +48,7 @@ class Reader(ABC):
     views: ClassVar[tuple[str, ...]] = ()  # the views ``render`` can make
     stills: ClassVar[bool] = False  # items are still images held in ``paths``: hash them for dedup
     ARGS: ClassVar[Mapping[str, Any]] = {}  # accepted reader_args and their defaults
+    EXPECTS: ClassVar[str] = "files in the {name} layout"  # what a root holds (``expects``; args fill it in)
 
     def __init__(self, source: str, args: Mapping[str, Any] | None = None, split: str = "train"):
         args = dict(args or {})
@@ -66,6 +67,15 @@ class Reader(ABC):
     @abstractmethod
     def items(self, root: str, unit: str) -> Iterator[Item | Reject]:
         """The Items of one unit, and a Reject for each entry that cannot be used."""
+    def expects(self) -> str:
+        """What this reader looks for under a root, for the error when it finds nothing there."""
+        def shown(value: Any) -> str:
+            if isinstance(value, (list, tuple)):
+                return " or ".join(str(v) for v in value)
+            return str(value) if value != "" else "the root"
+
+        return self.EXPECTS.format_map({**{k: shown(v) for k, v in self.args.items()}, "name": self.name})
+
     def found(self, root: str) -> bool:
         """Whether ``root`` looks like this layout (for ``uvd datasets list --root``)."""
         try:

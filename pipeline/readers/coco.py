@@ -148,6 +148,7 @@ class CocoReader(Reader):
     """COCO annotation JSON + photo folder; views: the photo, its boxes, skeletons, or instance masks."""
 
     name = "coco"
+    EXPECTS = "the COCO annotation file(s) {annotation_files} and the photo folder they describe"
     stills = True
     views = ("image", "boxes", "keypoints", "segmentation")
     ARGS = {

@@ -56,6 +56,7 @@ class FrameSequenceReader(Reader):
 class FrameFolderReader(SplitIndex, FrameSequenceReader):
     """Frame folders named by an index file; ``path`` is a record's frame folder, relative to the root."""
     name = "frame_folders"
+    EXPECTS = "the index file {index} and the frame folders it names ({path})"
     ARGS = dict(INDEX_ARGS)
 
     def items(self, root: str, unit: str) -> Iterator[Item | Reject]:
@@ -75,6 +76,7 @@ class FrameFolderReader(SplitIndex, FrameSequenceReader):
 class Co3dReader(FrameSequenceReader):
     """CO3D v2: ``<category>/<sequence>/images/frame000001.jpg``; one unit per category folder."""
     name = "co3d_sequences"
+    EXPECTS = "<category>/sequence_annotations.jgz with <category>/<sequence>/images/ frames"
     MARKER = "sequence_annotations.jgz"  # every category folder of the release has one
 
     def units(self, root: str) -> list[str]:

@@ -35,6 +35,7 @@ class ImageNetReader(ImageFileReader):
     """ILSVRC2012 class folders (label = the folder's wnid), or a flat folder labelled by the CSV."""
 
     name = "imagenet"
+    EXPECTS = "{split_dir}/<wnid>/ class folders of images, or a flat {split_dir}/ labelled by {val_solution}"
     ARGS = {"split_dir": "train", "val_solution": "LOC_val_solution.csv"}
 
     def _split(self, root: str) -> str:
@@ -114,6 +115,11 @@ class ImageFolderReader(ImageFileReader):
     leading ``/`` ignored). Keys are paths relative to the root."""
 
     name = "image_folder"
+    EXPECTS = "images in {folder}"
+
+    def expects(self) -> str:
+        listed = f", those {self.args['list_file']} names" if self.args["list_file"] else ""
+        return super().expects() + listed
     ARGS = {"folder": "", "suffix": "", "list_file": ""}
 
     def items(self, root: str, unit: str) -> Iterator[Item | Reject]:

@@ -151,6 +151,8 @@ class JhmdbPoseReader(_JhmdbReader):
     """Frames and their puppet joints (``pose``: the jhmdb15 skeleton on black, frame-sized)."""
 
     name = "jhmdb_pose"
+    EXPECTS = ("splits/<action>_test_split{split_number}.txt, Rename_Images/<action>/<video>/ frames and "
+               "joint_positions/")
     views = ("frame", "pose")
 
     def annotation_path(self, root: str, action: str, video: str) -> str:
@@ -184,6 +186,8 @@ class JhmdbPoseReader(_JhmdbReader):
 class JhmdbFlowReader(_JhmdbReader):
     """Frames and the puppet's optical flow (``flow``: Middlebury colours)."""
     name = "jhmdb_flow"
+    EXPECTS = ("splits/<action>_test_split{split_number}.txt, Rename_Images/<action>/<video>/ frames and "
+               "{flow_dir}/")
     views = ("frame", "flow")
     ARGS = {"split_number": 1, "flow_dir": "puppet_flow_com", "flow_key": ""}
 

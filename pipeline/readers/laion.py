@@ -35,6 +35,7 @@ class LaionReader(Reader):
     """Items are the image members of img2dataset tars, keyed ``<tar path without .tar>/<key>``."""
 
     name = "laion"
+    EXPECTS = "img2dataset webdataset shards (00000.tar, beside 00000.parquet) in it or below it"
     views = ("image",)
 
     def units(self, root: str) -> list[str]:

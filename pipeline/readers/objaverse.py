@@ -79,6 +79,7 @@ class ObjaverseViewsReader(Reader):
     """Items are objects; frames are their renders in rotation order; the one view is ``view``."""
 
     name = "objaverse_views"
+    EXPECTS = "{views_dir}/<uid>/000.png ... renders (with .npy cameras)"
     views = ("view",)
     ARGS = {"views_dir": "views_release"}
 

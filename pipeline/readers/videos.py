@@ -182,6 +182,7 @@ class VideoFolder:
 class VideoIndexReader(SplitIndex, VideoFileReader):
     """Video files named by an index file (see the module docstring for the reader_args)."""
     name = "video_index"
+    EXPECTS = "the index file {index} and the videos it names below {videos}"
     ARGS = {**INDEX_ARGS, "videos": ""}
 
     def items(self, root: str, unit: str) -> Iterator[Item | Reject]:
@@ -206,6 +207,8 @@ class HMDB51Reader(VideoIndexReader):
     Each action's file is a unit; its videos folder is that action's."""
 
     name = "hmdb51_splits"
+    EXPECTS = ("{index}/<action>_test_split{split_number}.txt split lists and the videos they name below "
+               "hmdb51_org/<action>/")
     SUFFIX = "_test_split{}.txt"
     ARGS = {**VideoIndexReader.ARGS, "index": "testTrainMulti_7030_splits", "split_number": 1,
             "delimiter": " ", "columns": ("video", "split_id"), "where": {"split_id": "1"},
@@ -224,6 +227,7 @@ class VideoTreeReader(VideoFileReader):
     ``trainval/<sport>/``); keys are paths relative to the root, labels the first folder below it."""
 
     name = "video_tree"
+    EXPECTS = "video files below {folder}"
     ARGS = {"folder": ""}
 
     def units(self, root: str) -> list[str]:

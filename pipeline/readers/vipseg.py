@@ -48,6 +48,7 @@ class VIPSegReader(LabelledFrameSequenceReader):
     """Items are VIPSeg videos; frames are the annotated frames; views ``frame`` and ``panoptic``."""
 
     name = "vipseg"
+    EXPECTS = "images/<video>/ frames, panomasks/<video>/ PNGs and panoVIPSeg_categories.json"
     views = ("frame", "panoptic")
     ARGS = {"split_file": ""}  # "" = every video that has panomasks
 
