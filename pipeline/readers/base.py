@@ -49,6 +49,7 @@ class Reader(ABC):
     stills: ClassVar[bool] = False  # items are still images held in ``paths``: hash them for dedup
     ARGS: ClassVar[Mapping[str, Any]] = {}  # accepted reader_args and their defaults
     EXPECTS: ClassVar[str] = "files in the {name} layout"  # what a root holds (``expects``; args fill it in)
+    index_paths: ClassVar[bool] = False  # an index or annotation file names the items' files: ``confined``
 
     def __init__(self, source: str, args: Mapping[str, Any] | None = None, split: str = "train"):
         args = dict(args or {})
@@ -112,6 +113,15 @@ class Reader(ABC):
 
     def reject(self, key: str, reason: str, message: str, stage: str = "list") -> Reject:
         return Reject(source=self.source, item_key=key, stage=stage, reason=reason, message=message)
+
+    def confined(self, base: str, relpath: str, *, key: str, named_by: str) -> str | Reject:
+        """``base/relpath`` for a path that an index or annotation file names (``named_by``), or an
+        ``unsafe_path`` reject when it is absolute, climbs out with ``..`` or leaves ``base`` through
+        a symlink. A file found by listing is checked as ``relative(path, base)``."""
+        try:
+            return storage.confined_join(base, relpath)
+        except storage.UnsafePath as e:
+            return self.reject(key, "unsafe_path", f"{named_by}: {e}")
 
     def check_views(self, requests: Iterable[tuple[int, str]], item: Item) -> None:
         bad = sorted({v for _, v in requests if v not in self.views})

@@ -64,6 +64,7 @@ def load_mat(path: str, variable: str) -> np.ndarray:
 class _JhmdbReader(Reader):
     """Listing and frames shared by the pose and flow readers; subclasses name the annotation."""
 
+    index_paths = True
     ARGS = {"split_number": 1}
 
     def __init__(self, source, args=None, split="train"):
@@ -110,10 +111,15 @@ class _JhmdbReader(Reader):
 
     def _item(self, root: str, action: str, video: str, frames: dict[str, list[str]], unit: str) -> Item | Reject:
         key = f"{action}/{video}"
+        folder = self.confined(storage.join(root, "Rename_Images", action), video, key=key, named_by=unit)
+        if isinstance(folder, Reject):
+            return folder
         if video not in frames:
-            return self.reject(key, "missing_file", f"{unit} lists {video}, which has no frames in "
-                                                    f"{storage.join(root, 'Rename_Images', action, video)}")
-        annotation = self.annotation_path(root, action, video)
+            return self.reject(key, "missing_file", f"{unit} lists {video}, which has no frames in {folder}")
+        annotation = self.confined(root, storage.relative(self.annotation_path(root, action, video), root), key=key,
+                                   named_by=unit)
+        if isinstance(annotation, Reject):
+            return annotation
         if not storage.exists(annotation):
             return self.reject(key, "missing_file", f"{annotation}: missing (listed in {unit})")
         images = tuple(sorted(frames[video]))
