@@ -105,3 +105,48 @@ def test_a_file_where_a_build_folder_belongs(tmp_path):
     file = Path(tmp_path / "manifest.parquet")
     file.write_bytes(b"")
     assert "is a file, not a folder" in error_line(run("train", str(file), "--out", str(tmp_path / "c")))
+
+
+# Every other command's input paths: (arguments, with {m} the missing path and {d} an existing folder;
+# what the one line must say it expected).
+CKPT = "a checkpoint (uvd train's --out folder, or one of its step folders)"
+INPUTS = {
+    "build --config": (["build", "--config", "{m}", "--source", "images:{d}", "--out", "{d}/o"],
+                       "a build config file (TOML or JSON)"),
+    "build --root": (["build", "--root", "{m}", "--out", "{d}/o"], "a folder of datasets, each in its spec's folder"),
+    "rebuild": (["rebuild", "{m}"], "the --out folder of a finished uvd build"),
+    "plan --figures": (["plan", "--figures", "{m}"], "a benchmarks/pipeline_bench.py --json file"),
+    "plan --prices": (["plan", "--prices", "{m}"], "a JSON price table"),
+    "datasets list --root": (["datasets", "list", "--root", "{m}"], "a folder holding datasets in their spec folders"),
+    "datasets show --root": (["datasets", "show", "coco_detection", "--root", "{m}"],
+                             "the dataset's folder, or a folder holding it"),
+    "train --init-from": (["train", "{d}", "--init-from", "{m}", "--out", "{d}/c"], CKPT),
+    "eval perplexity": (["eval", "perplexity", "{m}", "{d}"], CKPT),
+    "eval perplexity data": (["eval", "perplexity", "{d}", "{m}"], "the --out folder of a finished uvd build"),
+    "eval reasoning": (["eval", "reasoning", "{m}"], CKPT),
+    "generate sequential": (["generate", "sequential", "{m}", "--out", "{d}/x.png"], CKPT),
+    "generate sequential --frames": (["generate", "sequential", "{d}", "--frames", "{m}", "--out", "{d}/x.png"],
+                                     "an image file"),
+    "generate sequential --from-build": (["generate", "sequential", "{d}", "--from-build", "{m}", "--out", "{d}/x.png"],
+                                         "the --out folder of a finished uvd build"),
+    "generate analogy --query": (["generate", "analogy", "{d}", "--query", "{m}", "--out", "{d}/x.png"],
+                                 "an image file"),
+    "model export-hf": (["model", "export-hf", "{m}", "--out", "{d}/h"], CKPT),
+    "model import-hf": (["model", "import-hf", "{m}", "--out", "{d}/c"],
+                        "a Hugging Face Llama folder (config.json + model.safetensors)"),
+    "tokenizer convert --yaml": (["tokenizer", "convert", "{d}", "--yaml", "{m}", "--out", "{d}/t"],
+                                 "a taming YAML file"),
+    "tokenizer train --images": (["tokenizer", "train", "--images", "{m}", "--out", "{d}/t"], "a folder of images"),
+    "tokenizer train --videos": (["tokenizer", "train", "--videos", "{m}", "--out", "{d}/t"], "a folder of videos"),
+    "tokenizer train --from-build": (["tokenizer", "train", "--from-build", "{m}", "--out", "{d}/t"],
+                                     "the --out folder of a finished uvd build"),
+    "jsonl import": (["jsonl", "import", "{m}", "--out", "{d}/j"], "an LVM JSONL file"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(INPUTS))
+def test_every_commands_missing_input_is_one_line(case, tmp_path):
+    args, expected = INPUTS[case]
+    missing = str(tmp_path / "missing")
+    line = error_line(run(*(arg.format(m=missing, d=tmp_path) for arg in args)))
+    assert line == f"Error: {missing} does not exist; expected {expected}"

@@ -99,7 +99,8 @@ def imagenet(root: Path, out: Path) -> Case:
 
 def _jhmdb(name: str, annotation_dir: str, annotation_file: str):
     def build(root: Path, out: Path) -> Case:
-        for folder in (out / "vid", root / "Rename_Images" / "jump" / "good", root / "Rename_Images" / "jump" / "good2"):
+        frames = root / "Rename_Images" / "jump"
+        for folder in (out / "vid", frames / "good", frames / "good2"):
             write_image(folder / "00001.png", photo(0))
         for video in ("good", "good2"):
             touch(root / annotation_dir / "jump" / video / annotation_file)
