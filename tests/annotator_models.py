@@ -1,7 +1,7 @@
 """Tiny torch models exported as annotator folders (annotator.json + model.pt2), for tests.
 
 They are random, so their annotations mean nothing; they follow the output contract of
-pipeline/annotators.py exactly, which is what the pipeline is tested against.
+pipeline/views/annotators.py exactly, which is what the pipeline is tested against.
 """
 
 from __future__ import annotations

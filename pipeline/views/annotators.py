@@ -182,4 +182,4 @@ def missing_message(kind: str, spec: str | None = None) -> str:
     who = f"dataset spec {spec!r} needs" if spec else "this build needs"
     return (f"{who} a {kind} annotator (UVDv1 used {UVDV1_MODELS[kind]}), and none is configured: pass "
             f"--annotator {kind}=DIR, a folder with {ANNOTATOR_CONFIG} and a torch.export .pt2 model "
-            f"(see pipeline/annotators.py)")
+            f"(see pipeline/views/annotators.py)")
