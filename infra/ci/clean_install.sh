@@ -12,6 +12,7 @@ rm -rf "$WORK"
 mkdir -p "$WORK"
 WORK=$(cd "$WORK" && pwd)
 
+rm -rf build  # setuptools' staging folder: a module deleted from the source must not linger in the wheel
 "$DEV/python" -m pip wheel -q --no-deps --no-build-isolation -w "$WORK/dist" .
 "$PYTHON" -m venv "$WORK/venv"
 V="$WORK/venv/bin"
