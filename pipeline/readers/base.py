@@ -68,6 +68,7 @@ class Reader(ABC):
     @abstractmethod
     def items(self, root: str, unit: str) -> Iterator[Item | Reject]:
         """The Items of one unit, and a Reject for each entry that cannot be used."""
+
     def expects(self) -> str:
         """What this reader looks for under a root, for the error when it finds nothing there."""
         def shown(value: Any) -> str:
