@@ -145,6 +145,24 @@ def test_members_a_plain_module_lacks_are_refused_by_name(tmp_path, member):
     assert member in str(err.value)
 
 
+def test_a_member_twice_or_a_config_that_is_no_json_is_refused(tmp_path):
+    good = export_annotator("depth", tmp_path / "good")
+    archive = good / "model.pt2"
+    original = archive.read_bytes()
+    with zipfile.ZipFile(archive) as z:
+        program = next(n for n in z.namelist() if n.endswith("models/model.json"))
+    with pytest.warns(UserWarning, match="Duplicate name"), zipfile.ZipFile(archive, "a") as z:
+        z.writestr(program, b"{}")  # torch might read this copy, the check the other
+    with pytest.raises(UnsafeModelFile, match="occurs twice"):
+        ExportedModelAnnotator("depth", good)
+    archive.write_bytes(original)
+    rewrite_archive(archive, tmp_path / "bad.pt2",
+                    lambda m: m.update({"data/weights/model_weights_config.json": b"{not json"}))
+    archive.write_bytes((tmp_path / "bad.pt2").read_bytes())
+    with pytest.raises(UnsafeModelFile, match=r"model_weights_config.json\]: not JSON"):
+        ExportedModelAnnotator("depth", good)
+
+
 @pytest.mark.parametrize("expr", ["Symbol('s77', positive=True, integer=True)", "2*s0 + 1",
                                   "FloorDiv(s0, 2)", "Max(1, s3) - Mod(s1, 4)"])
 def test_shape_expressions_of_real_programs_pass(expr):

@@ -65,16 +65,25 @@ def check_archive(data: bytes, name: str) -> None:
         members = _members(archive, name)
         for config, prefix in PAYLOAD_CONFIGS.items():
             if config in members:
-                _check_payloads(json.loads(archive.read(members[config])), prefix, f"{name}[{config}]")
+                _check_payloads(_json(archive, members[config], name), prefix, f"{name}[{config}]")
         if "models/model.json" not in members or "data/sample_inputs/model.pt" not in members:
             raise UnsafeModelFile(f"{name}: no models/model.json or example inputs; save it with torch.export.save")
-        _check_program(json.loads(archive.read(members["models/model.json"])), f"{name}[models/model.json]")
+        _check_program(_json(archive, members["models/model.json"], name), f"{name}[models/model.json]")
         _check_example_inputs(archive.read(members["data/sample_inputs/model.pt"]), name)
+
+
+def _json(archive: zipfile.ZipFile, member: str, name: str):
+    try:
+        return json.loads(archive.read(member))
+    except ValueError as e:
+        raise UnsafeModelFile(f"{name}[{member}]: not JSON ({e})") from None
 
 
 def _members(archive: zipfile.ZipFile, name: str) -> dict[str, str]:
     """{member name below the top folder: full name}; refuses a member a plain module does not have."""
     names = [n for n in archive.namelist() if not n.endswith("/")]
+    if len(set(names)) != len(names):  # which copy would torch read? Not the one checked, perhaps
+        raise UnsafeModelFile(f"{name}: a member name occurs twice: {sorted(n for n in names if names.count(n) > 1)[0]}")
     tops = {n.split("/", 1)[0] for n in names}
     if len(tops) != 1 or any("/" not in n for n in names):
         raise UnsafeModelFile(f"{name}: not a .pt2 archive (members are not under one top folder: {sorted(tops)[:3]})")
@@ -88,7 +97,10 @@ def _members(archive: zipfile.ZipFile, name: str) -> dict[str, str]:
 
 def _check_payloads(config: dict, prefix: str, where: str) -> None:
     """Every weight or constant stored as raw bytes, under a plain name."""
-    for fqn, meta in (config.get("config") or {}).items():
+    entries = config.get("config") if isinstance(config, dict) else None
+    if not isinstance(entries, dict) or not all(isinstance(meta, dict) for meta in entries.values()):
+        raise UnsafeModelFile(f"{where}: not a payload config (a 'config' mapping of names to their storage)")
+    for fqn, meta in entries.items():
         if not DOTTED_NAME.fullmatch(fqn):
             raise UnsafeModelFile(f"{where}: {fqn!r} is not a plain dotted name")
         stored = str(meta.get("path_name"))
