@@ -46,8 +46,10 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 
+# Then the wheel as a user installs it: no extras, a fresh venv (infra/ci/clean_install.sh).
 test: lint
 	$(BIN)/python -m pytest -q
+	PYTHON=$(PYTHON) DEV=$(BIN) infra/ci/clean_install.sh
 
 # Speed targets: side-by-side ratios in one run; results go to docs/benchmarks.md by hand.
 TOKENIZER ?= bundled

@@ -51,7 +51,8 @@ class LazyGroup(click.Group):
 def main(verbose: int) -> None:
     """uvd: build LVM visual-sentence datasets and train on them."""
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    # force: importing the command (Beam) may already have configured the root logger at WARNING
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", force=True)
     if verbose == 0:  # Beam is chatty at WARNING about optional GCP clients; uvd's own rejects still show
         logging.getLogger("apache_beam").setLevel(logging.ERROR)
         logging.getLogger("root").setLevel(logging.ERROR)

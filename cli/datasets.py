@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from uvd.cli.options import key_values
+from uvd.cli.options import InputPath, key_values
 from uvd.dataset_specs import all_specs, get_spec
 from uvd.format import storage
 from uvd.media.images import image_grid, write_png
@@ -22,7 +22,8 @@ def datasets() -> None:
 
 
 @datasets.command("list")
-@click.option("--root", help="A folder holding datasets in their own sub-folders: show which are found.")
+@click.option("--root", type=InputPath("a folder holding datasets in their spec folders", folder=True),
+              help="A folder holding datasets in their own sub-folders: show which are found.")
 def list_specs(root: str | None) -> None:
     """Every spec with its group, layout, UVDv1 tokens, and whether its data is under --root."""
     specs = all_specs()
@@ -45,7 +46,8 @@ def list_specs(root: str | None) -> None:
 
 @datasets.command("show")
 @click.argument("name")
-@click.option("--root", help="The dataset's folder (or a folder holding it): render an example sentence from it.")
+@click.option("--root", type=InputPath("the dataset's folder, or a folder holding it", folder=True),
+              help="The dataset's folder (or a folder holding it): render an example sentence from it.")
 @click.option("--out", "out_path", type=click.Path(dir_okay=False), help="PNG of the example sentence.")
 @click.option("--index", type=int, default=0, show_default=True, help="Which planned sentence to show.")
 @click.option("--annotator", "annotators", multiple=True, metavar="KIND=DIR", help="Model annotator folders.")

@@ -8,6 +8,7 @@ import click
 import numpy as np
 import torch
 
+from uvd.cli.options import BUILD_DIR, CHECKPOINT, InputPath, build_dir_argument
 from uvd.format.reading import iter_sentences, read_sentence
 from uvd.media.images import decode_image, image_grid, resize_frame, write_png
 from uvd.model.checkpoint import load_model
@@ -80,10 +81,10 @@ def generate() -> None:
 
 
 @generate.command("sequential")
-@click.argument("checkpoint_path", type=click.Path(exists=True))
-@click.option("--frames", "frame_paths", multiple=True, type=click.Path(exists=True, dir_okay=False),
+@click.argument("checkpoint_path", type=InputPath(CHECKPOINT))
+@click.option("--frames", "frame_paths", multiple=True, type=InputPath("an image file", folder=False),
               help="Context images, in order. Repeatable.")
-@click.option("--from-build", type=click.Path(exists=True, file_okay=False),
+@click.option("--from-build", type=InputPath(BUILD_DIR, folder=True),
               help="Take the context from a stored sentence instead.")
 @click.option("--index", type=int, default=0, show_default=True, help="Which sentence of --from-build.")
 @click.option("--source", help="Count only sentences of this source in --from-build.")
@@ -107,10 +108,10 @@ def generate_sequential(checkpoint_path, frame_paths, from_build, index, source,
 
 
 @generate.command("analogy")
-@click.argument("checkpoint_path", type=click.Path(exists=True))
-@click.option("--pair", "pairs", multiple=True, nargs=2, type=click.Path(exists=True, dir_okay=False),
+@click.argument("checkpoint_path", type=InputPath(CHECKPOINT))
+@click.option("--pair", "pairs", multiple=True, nargs=2, type=InputPath("an image file", folder=False),
               help="An example (x, y) pair of image files. Repeatable.")
-@click.option("--query", required=True, type=click.Path(exists=True, dir_okay=False), help="The x to complete.")
+@click.option("--query", required=True, type=InputPath("an image file", folder=False), help="The x to complete.")
 @sampling_options
 def generate_analogy(checkpoint_path, pairs, query, temperature, top_k, top_p, seed, tokenizer_spec,
                      allow_tokenizer_mismatch, device, out_path) -> None:
@@ -132,8 +133,8 @@ def evaluate() -> None:
 
 
 @evaluate.command("perplexity")
-@click.argument("checkpoint_path", type=click.Path(exists=True))
-@click.argument("data_dirs", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False))
+@click.argument("checkpoint_path", type=InputPath(CHECKPOINT))
+@build_dir_argument("data_dirs", nargs=-1, required=True)
 @click.option("--by", type=click.Choice(["source", "layout"]), default="source", show_default=True,
               help="What a task is.")
 @click.option("--max-per-task", type=int, default=0, show_default=True, help="0 = every sentence.")
@@ -163,7 +164,7 @@ def eval_perplexity(checkpoint_path, data_dirs, by, max_per_task, allow_tokenize
 
 
 @evaluate.command("reasoning")
-@click.argument("checkpoint_path", type=click.Path(exists=True))
+@click.argument("checkpoint_path", type=InputPath(CHECKPOINT))
 @click.option("--items", type=int, default=30, show_default=True, help="Items per task.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--tokenizer", "tokenizer_spec", help="Default: the one the checkpoint's data was made with.")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from uvd.cli.options import build_dir_argument
+from uvd.cli.options import InputPath, build_dir_argument
 from uvd.format.reading import ShardError
 from uvd.format.tables import NotABuild
 from uvd.pipeline.tools.lvm_jsonl import export_jsonl, import_jsonl
@@ -31,7 +31,7 @@ def export_jsonl_cmd(build_dir: str, out_path: str, pack: int) -> None:
 
 
 @jsonl.command("import")
-@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.argument("files", nargs=-1, required=True, type=InputPath("an LVM JSONL file", folder=False))
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False))
 @click.option("--source", default="lvm_jsonl", show_default=True, help="Source name the sentences get.")
 @click.option("--group", default="unpaired_images", show_default=True, help="UVDv1 group they belong to.")

@@ -6,6 +6,7 @@ import dataclasses
 
 import click
 
+from uvd.cli.options import CHECKPOINT, InputPath
 from uvd.model import checkpoint
 from uvd.model.checkpoint import load_model
 from uvd.model.hf import export_hf, import_hf
@@ -28,7 +29,7 @@ def sizes() -> None:
 
 
 @model.command("export-hf")
-@click.argument("checkpoint", type=click.Path(exists=True, file_okay=False))
+@click.argument("checkpoint", type=InputPath(CHECKPOINT, folder=True))
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False))
 def export_hf_cmd(checkpoint: str, out_dir: str) -> None:
     """Write a uvd checkpoint as a Hugging Face Llama folder (config.json + model.safetensors)."""
@@ -38,7 +39,7 @@ def export_hf_cmd(checkpoint: str, out_dir: str) -> None:
 
 
 @model.command("import-hf")
-@click.argument("hf_dir", type=click.Path(exists=True, file_okay=False))
+@click.argument("hf_dir", type=InputPath("a Hugging Face Llama folder (config.json + model.safetensors)", folder=True))
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False))
 def import_hf_cmd(hf_dir: str, out_dir: str) -> None:
     """Make a uvd checkpoint (for eval, generate, or fine-tuning with --init) from a HF Llama folder."""

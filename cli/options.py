@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 
 import click
+
+from uvd.format import storage
 
 
 def key_values(pairs, flag: str) -> dict[str, str]:
@@ -38,6 +41,36 @@ def echo_kv(rows: list[tuple[str, object]]) -> None:
         click.echo(f"  {k.ljust(width)}  {v}")
 
 
-def build_dir_argument(name: str = "build_dir"):
-    """A positional build folder; a missing one fails before any work, in one line."""
-    return click.argument(name, type=click.Path(exists=True, file_okay=False))
+BUILD_DIR = "the --out folder of a finished uvd build"
+CHECKPOINT = "a checkpoint (uvd train's --out folder, or one of its step folders)"
+
+
+class InputPath(click.ParamType):
+    """A local input path that must exist (a folder with ``folder=True``, a file with ``False``);
+    a wrong one fails before any work in one line saying what was expected, not in click's usage
+    block. Object-store paths pass through: reading them says what is missing."""
+
+    name = "path"
+
+    def __init__(self, expected: str, *, folder: bool | None = None):
+        self.expected, self.folder = expected, folder
+
+    def convert(self, value, param, ctx):
+        path = os.fspath(value)
+        if not storage.is_local(path):
+            return path
+        if not os.path.exists(path):
+            problem = "does not exist"
+        elif self.folder is True and not os.path.isdir(path):
+            problem = "is a file, not a folder"
+        elif self.folder is False and os.path.isdir(path):
+            problem = "is a folder, not a file"
+        else:
+            return path
+        raise click.ClickException(f"{path} {problem}; expected {self.expected}")
+
+
+def build_dir_argument(name: str = "build_dir", *, shard_ok: bool = False, **kwargs):
+    """A positional build folder (or several, with ``nargs=-1``; with ``shard_ok`` a shard file too)."""
+    expected = f"{BUILD_DIR}, or one of its shard files" if shard_ok else BUILD_DIR
+    return click.argument(name, type=InputPath(expected, folder=None if shard_ok else True), **kwargs)

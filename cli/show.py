@@ -7,6 +7,7 @@ import posixpath
 
 import click
 
+from uvd.cli.options import build_dir_argument
 from uvd.format import storage
 from uvd.format.reading import ShardError, read_sentence
 from uvd.format.tables import NotABuild, read_manifest
@@ -26,7 +27,7 @@ def _recorded_tokenizer(shard_or_dir: str) -> dict:
 
 
 @click.command()
-@click.argument("shard_or_dir", type=click.Path(exists=True))
+@build_dir_argument("shard_or_dir", shard_ok=True)
 @click.option("--index", type=int, default=0, show_default=True, help="Which sentence (0-based, stored order).")
 @click.option("--source", help="Count only sentences of this source.")
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False), help="PNG to write.")

@@ -9,6 +9,7 @@ import json
 
 import click
 
+from uvd.cli.options import build_dir_argument
 from uvd.format import storage
 from uvd.format.reading import ShardError
 from uvd.format.tables import NotABuild
@@ -16,7 +17,7 @@ from uvd.pipeline.tools.stats import collect, plots, render_html
 
 
 @click.command()
-@click.argument("build_dir")
+@build_dir_argument()
 @click.option("--out", "out_prefix", help="Where to write PREFIX.json and PREFIX.html (default: BUILD_DIR/stats).")
 @click.option("--psnr-per-shard", type=int, default=1, show_default=True,
               help="Sentences per shard whose detokenization PSNR is measured (0 = none).")

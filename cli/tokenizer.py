@@ -6,6 +6,7 @@ import json
 
 import click
 
+from uvd.cli.options import BUILD_DIR, InputPath
 from uvd.format.tables import NotABuild, read_manifest
 from uvd.tokenizer.checkpoint import load_tokenizer, save_tokenizer
 from uvd.tokenizer.config import CONFIGS
@@ -20,7 +21,7 @@ def tokenizer() -> None:
 
 @tokenizer.command("convert")
 @click.argument("source")
-@click.option("--yaml", "yaml_path", type=click.Path(exists=True, dir_okay=False),
+@click.option("--yaml", "yaml_path", type=InputPath("a taming YAML file", folder=False),
               help="taming YAML for a .ckpt (default: found beside it, as taming's releases lay it out).")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
               help="Where the uvd checkpoint goes (config.json + model.safetensors).")
@@ -40,12 +41,12 @@ def convert(source: str, yaml_path: str | None, out_dir: str) -> None:
 
 
 @tokenizer.command("train")
-@click.option("--images", "image_dirs", multiple=True, type=click.Path(exists=True, file_okay=False),
+@click.option("--images", "image_dirs", multiple=True, type=InputPath("a folder of images", folder=True),
               help="Folder of images (searched recursively). Repeatable. To train on a build's data, pass the "
                    "build's source folders: shards hold only tokens, not pixels.")
-@click.option("--videos", "video_dirs", multiple=True, type=click.Path(exists=True, file_okay=False),
+@click.option("--videos", "video_dirs", multiple=True, type=InputPath("a folder of videos", folder=True),
               help="Folder of videos (searched recursively). Repeatable.")
-@click.option("--from-build", "from_builds", multiple=True, type=click.Path(exists=True, file_okay=False),
+@click.option("--from-build", "from_builds", multiple=True, type=InputPath(BUILD_DIR, folder=True),
               help="A build output directory: train on the image and video folders its manifest records as "
                    "sources. Repeatable; adds to --images/--videos.")
 @click.option("--holdout", multiple=True, help="File name held out for validation (whole file). Repeatable.")
@@ -72,7 +73,7 @@ def convert(source: str, yaml_path: str | None, out_dir: str) -> None:
 @click.option("--checkpoint-every", default=250, show_default=True)
 @click.option("--disc-weight", default=0.0, show_default=True, help="PatchGAN weight; 0 = no discriminator.")
 @click.option("--disc-start", default=0, show_default=True, help="Step at which the discriminator starts.")
-@click.option("--lpips-weights", type=click.Path(exists=True, dir_okay=False), default=None,
+@click.option("--lpips-weights", type=InputPath("a safetensors file", folder=False), default=None,
               help="safetensors with torchvision VGG16 'features.*' and lpips 'lin*.model.1.weight'; enables LPIPS.")
 @click.option("--lpips-weight", default=1.0, show_default=True)
 @click.option("--ema/--no-ema", default=False, show_default=True, help="EMA codebook instead of the codebook loss.")

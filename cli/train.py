@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import click
 
-from uvd.cli.options import key_values
+from uvd.cli.options import CHECKPOINT, InputPath, build_dir_argument, key_values
 from uvd.model.train import TrainConfig
 from uvd.model.train import train as run_training
 
 
 @click.command()
-@click.argument("data_dirs", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False))
+@build_dir_argument("data_dirs", nargs=-1, required=True)
 @click.option("--model", "model_name", default="debug", show_default=True, help="Model size (`uvd model sizes`).")
 @click.option("--steps", type=int, default=20, show_default=True)
 @click.option("--seq-len", type=int, default=4096, show_default=True)
@@ -36,7 +36,7 @@ from uvd.model.train import train as run_training
               help="With torchrun: DistributedDataParallel or FSDP2.")
 @click.option("--checkpoint-every", type=int, default=0, show_default=True, help="0 = at the end only.")
 @click.option("--resume", is_flag=True, help="Continue from the latest checkpoint in --out.")
-@click.option("--init-from", type=click.Path(exists=True), help="Start from these weights (a checkpoint).")
+@click.option("--init-from", type=InputPath(CHECKPOINT), help="Start from these weights (a checkpoint).")
 @click.option("--allow-tokenizer-mismatch", is_flag=True,
               help="Resume on shards made by another tokenizer than the checkpoint's data.")
 @click.option("--log-every", type=int, default=10, show_default=True)

@@ -10,10 +10,12 @@ is substituted.
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Iterable, Iterator, Mapping
 
 import numpy as np
 
+from uvd.format import storage
 from uvd.format.rejects import Reject
 from uvd.media.guarded_video import GuardedVideoDecoder, VideoGuard
 from uvd.media.images import DecodeError
@@ -23,7 +25,14 @@ from uvd.pipeline.readers import DecodeContext, Reader, make_reader
 from uvd.pipeline.records.config import BuildConfig, SourceConfig
 from uvd.pipeline.records.items import Item, Position
 from uvd.pipeline.records.sentences import SentencePlan
-from uvd.pipeline.views.annotators import BUILTIN, Annotator, AnnotatorMissing, load_annotator, missing_message
+from uvd.pipeline.views.annotators import (
+    BUILTIN,
+    Annotator,
+    AnnotatorFolder,
+    AnnotatorMissing,
+    load_annotator,
+    missing_message,
+)
 from uvd.pipeline.views.frames import item_frames
 
 
@@ -73,7 +82,7 @@ class DecodeResources:
 
 
 def validate_sources(sources: list[SourceConfig], config: BuildConfig) -> None:
-    """Fail before any work: duplicate names, unknown layout arguments, missing annotators."""
+    """Fail before any work: duplicate names, unknown layout arguments, missing or unsafe annotators."""
     if not sources:
         raise ValueError("no sources given")
     names = [s.name for s in sources]
@@ -91,6 +100,8 @@ def validate_sources(sources: list[SourceConfig], config: BuildConfig) -> None:
         for kind in spec.model_annotations:
             if kind not in config.annotators and kind not in BUILTIN:
                 raise AnnotatorMissing(missing_message(kind, spec.name))
+    for kind, directory in sorted(config.annotators.items()):
+        AnnotatorFolder.read(kind, directory)  # a broken or hostile model file fails here, not on a worker
 
 
 def _reject(source: str, key: str, stage: str, error: DecodeError) -> Reject:
@@ -99,22 +110,61 @@ def _reject(source: str, key: str, stage: str, error: DecodeError) -> Reject:
 
 def list_units(steps: SourceSteps, name: str, root: str) -> Iterator[str | Reject]:
     """The pieces of a source to list in parallel (a split file, a class folder, a tar ...)."""
-    try:
-        units = steps.readers[name].units(root)
-    except (OSError, ValueError) as e:
-        yield _reject(name, root, "list", DecodeError("unreadable_source", f"{root}: {e}"))
-        return
-    yield from units
+    return reader_units(steps.readers[name], root)
 
 
 def list_items(steps: SourceSteps, name: str, root: str, unit: str) -> Iterator[Item | Reject]:
     """The items of one unit, and a reject for each entry the reader cannot use."""
+    return reader_items(steps.readers[name], root, unit)
+
+
+def reader_units(reader: Reader, root: str) -> Iterator[str | Reject]:
     try:
-        yield from steps.readers[name].items(root, unit)
-    except DecodeError as e:
-        yield _reject(name, unit, "list", e)
+        units = reader.units(root)
     except (OSError, ValueError) as e:
-        yield _reject(name, unit, "list", DecodeError("unreadable_annotation", f"{unit}: {e}"))
+        yield _reject(reader.source, root, "list", DecodeError("unreadable_source", f"{root}: {e}"))
+        return
+    yield from units
+
+
+def reader_items(reader: Reader, root: str, unit: str) -> Iterator[Item | Reject]:
+    try:
+        yield from reader.items(root, unit)
+    except DecodeError as e:
+        yield _reject(reader.source, unit, "list", e)
+    except (OSError, ValueError) as e:
+        yield _reject(reader.source, unit, "list", DecodeError("unreadable_annotation", f"{unit}: {e}"))
+
+
+class SourceRootError(ValueError):
+    """A source's root does not exist, or its spec finds nothing to read there."""
+
+
+def check_source_roots(sources: Iterable[SourceConfig]) -> None:
+    """Fail before any work when a source's root does not exist or its spec lists no item there:
+    a typo in a path would otherwise build nothing, successfully. Listing stops at the first item."""
+    for source in sources:
+        reader = make_reader(source.dataset_spec, source.name)
+        where = f"source {source.name!r} (spec {source.spec})"
+        expected = f"expected {reader.expects()}"
+        if storage.is_local(source.root) and not os.path.isdir(source.root):
+            raise SourceRootError(f"{where}: {source.root} is not a folder; {expected}")
+        first = first_listed(reader, source.root)
+        if not isinstance(first, Item):
+            problem = f" (first problem: [{first.reason}] {first.message})" if first else ""
+            raise SourceRootError(f"{where}: no items in {source.root}; {expected}{problem}")
+
+
+def first_listed(reader: Reader, root: str) -> Item | Reject | None:
+    """The first item a reader lists under ``root``; failing that its first reject, or None."""
+    first = None
+    for unit in reader_units(reader, root):
+        entries = [unit] if isinstance(unit, Reject) else reader_items(reader, root, unit)
+        for entry in entries:
+            if isinstance(entry, Item):
+                return entry
+            first = first or entry
+    return first
 
 
 def list_source(steps: SourceSteps, name: str, root: str,

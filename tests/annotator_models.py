@@ -1,7 +1,7 @@
 """Tiny torch models exported as annotator folders (annotator.json + model.pt2), for tests.
 
 They are random, so their annotations mean nothing; they follow the output contract of
-pipeline/annotators.py exactly, which is what the pipeline is tested against.
+pipeline/views/annotators.py exactly, which is what the pipeline is tested against.
 """
 
 from __future__ import annotations
@@ -44,17 +44,23 @@ MODELS = {"depth": lambda: _Dense(1), "normals": lambda: _Dense(3), "segmentatio
 
 
 def export_annotator(kind: str, folder: Path, *, input_size=(64, 64), seed: int = 0) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = MODELS[kind]().eval()
+    return export_module(model, kind, folder, input_size=input_size, name=f"tiny-random-{kind}")
+
+
+def export_module(model: nn.Module, kind: str, folder: Path, *, input_size=(64, 64), mean=(0.5, 0.5, 0.5),
+                  std=(0.25, 0.25, 0.25), name: str = "test-model") -> Path:
+    """``model`` (taking ``x``: (B, 3, H, W)) saved as an annotator folder of ``kind``, batch size dynamic."""
+    folder.mkdir(parents=True, exist_ok=True)
     example = torch.rand(2, 3, *input_size)
     batch = torch.export.Dim("batch", min=1, max=1024)
-    program = torch.export.export(model, (example,), dynamic_shapes={"x": {0: batch}})
+    program = torch.export.export(model.eval(), (example,), dynamic_shapes={"x": {0: batch}})
     torch.export.save(program, str(folder / "model.pt2"))
     (folder / "annotator.json").write_text(json.dumps({
-        "kind": kind, "model": "model.pt2", "input_size": list(input_size), "mean": [0.5, 0.5, 0.5],
-        "std": [0.25, 0.25, 0.25], "name": f"tiny-random-{kind}"}))
+        "kind": kind, "model": "model.pt2", "input_size": list(input_size), "mean": list(mean), "std": list(std),
+        "name": name}))
     return folder
 
 

@@ -29,7 +29,7 @@ from fixtures.video_annotations import (
 from spec_harness import build_specs, listing, read_sentences
 
 from uvd.dataset_specs import get_spec
-from uvd.media.drawing import PALETTE, draw_keypoints, flow_to_color
+from uvd.media.drawing import PALETTE, draw_keypoints
 from uvd.media.guarded_video import GuardedVideoDecoder, VideoGuard
 from uvd.media.images import DecodeError
 from uvd.pipeline.readers import DecodeContext
@@ -215,15 +215,24 @@ def test_jhmdb_pose_probe_and_render(fixture_root):
     assert (pose[0, 0] == 0).all() and len({tuple(c) for c in pose.reshape(-1, 3)}) > 10
 
 
-def test_jhmdb_flow_probe_and_render(fixture_root):
+def test_jhmdb_flow_probe_and_render(fixture_root, tmp_path):
+    root = copy_folder(fixture_root, "jhmdb", tmp_path)
     reader = JhmdbFlowReader("jhmdb_flow")
-    items, _ = listing(reader, fixture_root / "jhmdb")
-    item = reader.probe(next(it for it in items if it.key.endswith(JHMDB_VIDEOS[1][1])), CTX)
+    items, _ = listing(reader, root)
+    item = next(it for it in items if it.key.endswith(JHMDB_VIDEOS[1][1]))
+    flow = np.zeros(scipy.io.loadmat(item.paths[0])["flow"].shape, np.float32)  # H x W x 2 x T
+    h, w = flow.shape[:2]
+    flow[:, :, 0, :] = -1  # every frame moves left, but frame 2: its left half moves right, its right
+    flow[:, : w // 2, :, 2] = (1, 0)  # half down twice as far (the largest motion: the wheel's radius)
+    flow[:, w // 2:, :, 2] = (0, 2)
+    scipy.io.savemat(item.paths[0], {"flow": flow})
+    item = reader.probe(item, CTX)
     assert item.num_frames == JHMDB_VIDEOS[1][4] - 1  # flow between consecutive frames
-    out = reader.pictures(item, [(2, "flow"), (2, "frame")], CTX)
-    flow = scipy.io.loadmat(item.paths[0])["flow"]
-    np.testing.assert_array_equal(out[(2, "flow")].pixels, flow_to_color(flow[:, :, :, 2]))
-    assert out[(2, "flow")].pixels.std() > 0
+    out = reader.pictures(item, [(2, "flow"), (2, "frame")], CTX)[(2, "flow")].pixels
+    assert out.shape == (h, w, 3)
+    # the Middlebury wheel by hand: right at half the radius is red halfway to white, floor(127.5);
+    # down at the full radius is between wheel entries 13 and 14, (221 + 238) / 2 = 229.5 of green
+    assert (out[:, : w // 2] == (255, 127, 127)).all() and (out[:, w // 2:] == (255, 229, 0)).all()
 
 
 def test_jhmdb_malformed_inputs(fixture_root, tmp_path):

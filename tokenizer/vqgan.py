@@ -104,8 +104,8 @@ class VQGAN(nn.Module):
 
     def compile_for_inference(self) -> VQGAN:
         """torch.compile the encoder and decoder for ``encode`` / ``decode_code``: inductor fuses each
-        GroupNorm with its SiLU, which eager mode runs as separate memory-bound passes (about 1.5x
-        encode on CPU; benchmarks/tokenizer_bench.py checks the codes stay identical). Compiling
+        GroupNorm with its SiLU, which eager mode runs as separate memory-bound passes (1.2x to 2.3x
+        encode on CPU, by batch; benchmarks/tokenizer_bench.py checks the codes stay identical). Compiling
         costs ~20 s per process and batch shape, so it pays off for builds, not for a few images."""
         self.encoder.compile()
         self.decoder.compile()

@@ -108,6 +108,7 @@ def run(sources: list[SourceConfig], out_dir: str, config: BuildConfig, beam_arg
     steps.validate_sources(sources, config)
     options = PipelineOptions(beam_args or [])
     filesystems.use_pipeline_options(options)  # gs:// etc. credentials for the launcher's own reads and writes
+    steps.check_source_roots(sources)  # a misspelled or empty root fails here, before any work
     runner_name = options.view_as(StandardOptions).runner or "DirectRunner"
     tokenizer_info = load_tokenizer(config.tokenizer).info  # provenance: the weights' sha256
     record = provenance(sources, config, tokenizer_info, runner_name)

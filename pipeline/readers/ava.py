@@ -27,6 +27,7 @@ import math
 import numpy as np
 
 from uvd.format import storage
+from uvd.format.rejects import Reject
 from uvd.media.drawing import draw_boxes
 from uvd.media.images import DecodeError
 from uvd.media.video import VIDEO_EXTENSIONS
@@ -63,6 +64,8 @@ class AvaDetectionReader(Reader):
     """Items are AVA videos; frames are their keyframes; views ``frame`` and ``boxes``."""
 
     name = "ava_detection"
+    index_paths = True
+    EXPECTS = "{annotations} (in it or below it) and the videos it names below {videos_dir}"
     views = ("frame", "boxes")
     ARGS = {"annotations": "ava_train_v2.2.csv", "videos_dir": "videos/trainval", "time_offset": 0.0}
 
@@ -76,8 +79,10 @@ class AvaDetectionReader(Reader):
             raise ValueError(f"{root}: no {name} at the root or below it")
         return found[:1]
 
-    def _videos(self, root: str) -> dict[str, str]:
-        folder = storage.join(root, self.args["videos_dir"]) if self.args["videos_dir"] else root
+    def _folder(self, root: str) -> str:
+        return storage.join(root, self.args["videos_dir"]) if self.args["videos_dir"] else root
+
+    def _videos(self, folder: str) -> dict[str, str]:
         by_id: dict[str, str] = {}
         for path in storage.files_under(folder):
             rel = storage.relative(path, folder)
@@ -101,17 +106,27 @@ class AvaDetectionReader(Reader):
                                   f"{unit} line {number}: {e} ({','.join(row)!r})")
                 continue
             keyframes.setdefault(video_id, {}).setdefault(timestamp, set()).add((*box, person))
-        videos = self._videos(root)
+        folder = self._folder(root)
+        videos = self._videos(folder)
         for video_id in sorted(keyframes):
-            times = sorted(keyframes[video_id])
-            if video_id not in videos:
-                yield self.reject(video_id, "missing_file", f"{unit}: {len(times)} keyframes of {video_id}, but no "
-                                                            f"{video_id}.<{'|'.join(e[1:] for e in VIDEO_EXTENSIONS)}> "
-                                                            f"under {storage.join(root, self.args['videos_dir'])}")
-                continue
-            annotation = {"times": times, "boxes": [sorted(keyframes[video_id][t]) for t in times]}
-            yield Item(source=self.source, key=video_id, paths=(videos[video_id],), annotation=to_json(annotation),
-                       num_frames=len(times))
+            yield self._item(unit, folder, video_id, videos.get(video_id), keyframes[video_id])
+
+    def _item(self, unit: str, folder: str, video_id: str, video: str | None, keyframes: dict[float, set]):
+        """The item of one video id of the CSV, or why it cannot be one."""
+        named = self.confined(folder, video_id, key=video_id, named_by=unit)
+        if isinstance(named, Reject):
+            return named
+        times = sorted(keyframes)
+        if video is None:
+            return self.reject(video_id, "missing_file", f"{unit}: {len(times)} keyframes of {video_id}, but no "
+                                                         f"{video_id}.<{'|'.join(e[1:] for e in VIDEO_EXTENSIONS)}> "
+                                                         f"under {folder}")
+        path = self.confined(folder, storage.relative(video, folder), key=video_id, named_by=unit)  # a symlink out?
+        if isinstance(path, Reject):
+            return path
+        annotation = {"times": times, "boxes": [sorted(keyframes[t]) for t in times]}
+        return Item(source=self.source, key=video_id, paths=(path,), annotation=to_json(annotation),
+                    num_frames=len(times))
 
     def probe(self, item: Item, ctx: DecodeContext) -> Item:
         """Map the keyframe times to frames of the file: they must all lie inside it."""

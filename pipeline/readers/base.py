@@ -48,6 +48,8 @@ class Reader(ABC):
     views: ClassVar[tuple[str, ...]] = ()  # the views ``render`` can make
     stills: ClassVar[bool] = False  # items are still images held in ``paths``: hash them for dedup
     ARGS: ClassVar[Mapping[str, Any]] = {}  # accepted reader_args and their defaults
+    EXPECTS: ClassVar[str] = "files in the {name} layout"  # what a root holds (``expects``; args fill it in)
+    index_paths: ClassVar[bool] = False  # an index or annotation file names the items' files: ``confined``
 
     def __init__(self, source: str, args: Mapping[str, Any] | None = None, split: str = "train"):
         args = dict(args or {})
@@ -66,6 +68,16 @@ class Reader(ABC):
     @abstractmethod
     def items(self, root: str, unit: str) -> Iterator[Item | Reject]:
         """The Items of one unit, and a Reject for each entry that cannot be used."""
+
+    def expects(self) -> str:
+        """What this reader looks for under a root, for the error when it finds nothing there."""
+        def shown(value: Any) -> str:
+            if isinstance(value, (list, tuple)):
+                return " or ".join(str(v) for v in value)
+            return str(value) if value != "" else "the root"
+
+        return self.EXPECTS.format_map({**{k: shown(v) for k, v in self.args.items()}, "name": self.name})
+
     def found(self, root: str) -> bool:
         """Whether ``root`` looks like this layout (for ``uvd datasets list --root``)."""
         try:
@@ -102,6 +114,15 @@ class Reader(ABC):
 
     def reject(self, key: str, reason: str, message: str, stage: str = "list") -> Reject:
         return Reject(source=self.source, item_key=key, stage=stage, reason=reason, message=message)
+
+    def confined(self, base: str, relpath: str, *, key: str, named_by: str) -> str | Reject:
+        """``base/relpath`` for a path that an index or annotation file names (``named_by``), or an
+        ``unsafe_path`` reject when it is absolute, climbs out with ``..`` or leaves ``base`` through
+        a symlink. A file found by listing is checked as ``relative(path, base)``."""
+        try:
+            return storage.confined_join(base, relpath)
+        except storage.UnsafePath as e:
+            return self.reject(key, "unsafe_path", f"{named_by}: {e}")
 
     def check_views(self, requests: Iterable[tuple[int, str]], item: Item) -> None:
         bad = sorted({v for _, v in requests if v not in self.views})

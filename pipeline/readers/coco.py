@@ -148,6 +148,8 @@ class CocoReader(Reader):
     """COCO annotation JSON + photo folder; views: the photo, its boxes, skeletons, or instance masks."""
 
     name = "coco"
+    index_paths = True
+    EXPECTS = "the COCO annotation file(s) {annotation_files} and the photo folder they describe"
     stills = True
     views = ("image", "boxes", "keypoints", "segmentation")
     ARGS = {
@@ -211,9 +213,12 @@ class CocoReader(Reader):
             except (KeyError, TypeError, ValueError) as e:
                 yield self.reject(key, "bad_annotation", f"{unit}: image id {image_id}: {type(e).__name__}: {e}")
                 continue
-            if annotation is not None:
-                yield Item(source=self.source, key=key, paths=(storage.join(image_dir, key),),
-                           annotation=to_json(annotation), extra=(("annotation_file", unit),))
+            if annotation is None:
+                continue
+            path = self.confined(image_dir, key, key=key, named_by=f"{unit}: image id {image_id}")
+            yield path if isinstance(path, Reject) else Item(source=self.source, key=key, paths=(path,),
+                                                             annotation=to_json(annotation),
+                                                             extra=(("annotation_file", unit),))
 
     def _annotation(self, image: dict, anns: list[dict]) -> dict | None:
         """The item's annotation JSON, or None when the image has nothing of the wanted kind."""

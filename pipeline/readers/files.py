@@ -40,6 +40,7 @@ class ImageFileReader(Reader):
     """Items are single image files; the one view is ``image``."""
 
     name = "image_files"
+    EXPECTS = "image files (.jpg, .png, .webp, ...) in it or below it"
     stills = True
     views = ("image",)
 
@@ -58,6 +59,7 @@ class VideoFileReader(Reader):
     the one view is ``frame``. Probing opens the video for its frame count."""
 
     name = "video_files"
+    EXPECTS = "video files (.mp4, .avi, .mkv, ...) in it or below it"
     views = ("frame",)
 
     def items(self, root: str, unit: str) -> Iterator[Item | Reject]:

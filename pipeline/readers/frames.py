@@ -24,7 +24,7 @@ from uvd.format import storage
 from uvd.format.rejects import Reject
 from uvd.media.images import IMAGE_EXTENSIONS
 from uvd.pipeline.readers.base import DecodeContext, Reader, read_image
-from uvd.pipeline.readers.videos import INDEX_ARGS, SplitIndex
+from uvd.pipeline.readers.videos import INDEX_ARGS, Entry, SplitIndex
 from uvd.pipeline.records.items import Item, Picture
 
 
@@ -56,25 +56,33 @@ class FrameSequenceReader(Reader):
 class FrameFolderReader(SplitIndex, FrameSequenceReader):
     """Frame folders named by an index file; ``path`` is a record's frame folder, relative to the root."""
     name = "frame_folders"
+    index_paths = True
+    EXPECTS = "the index file {index} and the frame folders it names ({path})"
     ARGS = dict(INDEX_ARGS)
 
     def items(self, root: str, unit: str) -> Iterator[Item | Reject]:
         for entry in self.index_entries(unit):
-            if isinstance(entry, Reject):
-                yield entry
-                continue
-            folder = storage.join(root, entry.path)
-            frames = frame_files(storage.match(storage.join(folder, "*")))
-            if frames:
-                yield self.sequence(entry.key, frames, entry.label)
-            else:
-                yield self.reject(entry.key, "missing_file", f"{unit} names sequence {entry.key!r}, but {folder} "
-                                                             f"holds no frames")
+            yield entry if isinstance(entry, Reject) else self._sequence(root, unit, entry)
+
+    def _sequence(self, root: str, unit: str, entry: Entry) -> Item | Reject:
+        folder = self.confined(root, entry.path, key=entry.key, named_by=unit)
+        if isinstance(folder, Reject):
+            return folder
+        frames = frame_files(storage.match(storage.join(folder, "*")))
+        for frame in frames:  # a frame may be a symlink out of the root
+            checked = self.confined(root, storage.relative(frame, root), key=entry.key, named_by=unit)
+            if isinstance(checked, Reject):
+                return checked
+        if not frames:
+            return self.reject(entry.key, "missing_file", f"{unit} names sequence {entry.key!r}, but {folder} "
+                                                          f"holds no frames")
+        return self.sequence(entry.key, frames, entry.label)
 
 
 class Co3dReader(FrameSequenceReader):
     """CO3D v2: ``<category>/<sequence>/images/frame000001.jpg``; one unit per category folder."""
     name = "co3d_sequences"
+    EXPECTS = "<category>/sequence_annotations.jgz with <category>/<sequence>/images/ frames"
     MARKER = "sequence_annotations.jgz"  # every category folder of the release has one
 
     def units(self, root: str) -> list[str]:

@@ -61,6 +61,7 @@ class Hand14KReader(LabelledFrameSequenceReader):
     """Items are EGTEA Gaze+ videos; frames are their hand-masked frames; views ``frame`` and ``mask``."""
 
     name = "hand14k"
+    EXPECTS = "{images_dir}/ frames with {masks_dir}/ PNG hand masks"
     views = ("frame", "mask")
     ARGS = {"images_dir": "Images", "masks_dir": "Masks"}
 

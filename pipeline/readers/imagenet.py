@@ -35,6 +35,8 @@ class ImageNetReader(ImageFileReader):
     """ILSVRC2012 class folders (label = the folder's wnid), or a flat folder labelled by the CSV."""
 
     name = "imagenet"
+    index_paths = True  # the flat validation folder's CSV
+    EXPECTS = "{split_dir}/<wnid>/ class folders of images, or a flat {split_dir}/ labelled by {val_solution}"
     ARGS = {"split_dir": "train", "val_solution": "LOC_val_solution.csv"}
 
     def _split(self, root: str) -> str:
@@ -66,14 +68,35 @@ class ImageNetReader(ImageFileReader):
         """The flat folder's images, labelled by the solution CSV; a CSV row naming no image
         and an image with no row are both rejected."""
         csv_path = storage.join(root, self.args["val_solution"])
+        labels, rejects = self._solution(csv_path, split)
+        yield from rejects
+        for path in storage.match(storage.join(split, "*")):
+            name = posixpath.basename(path)
+            if not _is_image(name):
+                continue
+            image_id, key = posixpath.splitext(name)[0], storage.relative(path, root)
+            if image_id not in labels:
+                yield self.reject(key, "missing_label", f"{path}: no row for {image_id} in {csv_path}")
+            elif (wnid := labels.pop(image_id)) is not None:  # None: its row is already rejected
+                checked = self.confined(split, name, key=key, named_by=csv_path)  # a symlink out of the folder?
+                yield checked if isinstance(checked, Reject) else Item(source=self.source, key=key,
+                                                                       paths=(checked,), label=wnid)
+        split_dir = self.args["split_dir"].strip("/")
+        for image_id in sorted(i for i, wnid in labels.items() if wnid is not None):
+            missing = storage.join(split, image_id + VAL_IMAGE_EXTENSION)
+            yield self.reject(f"{split_dir}/{image_id}{VAL_IMAGE_EXTENSION}", "missing_file",
+                              f"{csv_path} labels {image_id}, but {missing} does not exist")
+
+    def _solution(self, csv_path: str, split: str) -> tuple[dict[str, str | None], list[Reject]]:
+        """{image id: wnid, or None for a rejected row} of the solution CSV, and the rows' rejects."""
         try:
             text = storage.read_text(csv_path)
         except (OSError, UnicodeDecodeError) as e:
             raise DecodeError("unreadable_annotation", f"{csv_path}: cannot read the labels of the flat "
                                                        f"folder {split} ({e})") from e
         split_dir = self.args["split_dir"].strip("/")
-        labels: dict[str, str] = {}
-        bad_ids: set[str] = set()
+        labels: dict[str, str | None] = {}
+        rejects: list[Reject] = []
         rows = csv.reader(io.StringIO(text.lstrip("\ufeff")))
         header = next(rows, None)
         if header != VAL_SOLUTION_HEADER:
@@ -83,29 +106,17 @@ class ImageNetReader(ImageFileReader):
                 continue
             image_id = row[0].strip()
             tokens = row[1].split() if len(row) == 2 else []
+            key = f"{split_dir}/{image_id}{VAL_IMAGE_EXTENSION}" if image_id else f"{csv_path}:{line}"
             if not image_id or not tokens:
-                key = f"{split_dir}/{image_id}{VAL_IMAGE_EXTENSION}" if image_id else f"{csv_path}:{line}"
-                bad_ids.add(image_id)
-                yield self.reject(key, "bad_row", f"{csv_path} line {line}: {row!r} is not "
-                                                  f"ImageId,PredictionString with a wnid first")
+                labels[image_id] = None
+                rejects.append(self.reject(key, "bad_row", f"{csv_path} line {line}: {row!r} is not "
+                                                           f"ImageId,PredictionString with a wnid first"))
                 continue
-            labels[image_id] = tokens[0]
-        for path in storage.match(storage.join(split, "*")):
-            name = posixpath.basename(path)
-            if not _is_image(name):
-                continue
-            image_id, key = posixpath.splitext(name)[0], storage.relative(path, root)
-            if image_id in bad_ids:
-                continue  # its row is already rejected
-            wnid = labels.pop(image_id, None)
-            if wnid is None:
-                yield self.reject(key, "missing_label", f"{path}: no row for {image_id} in {csv_path}")
-            else:
-                yield Item(source=self.source, key=key, paths=(path,), label=wnid)
-        for image_id in sorted(labels):
-            missing = storage.join(split, image_id + VAL_IMAGE_EXTENSION)
-            yield self.reject(f"{split_dir}/{image_id}{VAL_IMAGE_EXTENSION}", "missing_file",
-                              f"{csv_path} labels {image_id}, but {missing} does not exist")
+            checked = self.confined(split, image_id + VAL_IMAGE_EXTENSION, key=key, named_by=f"{csv_path} line {line}")
+            labels[image_id] = None if isinstance(checked, Reject) else tokens[0]
+            if isinstance(checked, Reject):
+                rejects.append(checked)
+        return labels, rejects
 
 
 class ImageFolderReader(ImageFileReader):
@@ -114,6 +125,12 @@ class ImageFolderReader(ImageFileReader):
     leading ``/`` ignored). Keys are paths relative to the root."""
 
     name = "image_folder"
+    index_paths = True
+    EXPECTS = "images in {folder}"
+
+    def expects(self) -> str:
+        listed = f", those {self.args['list_file']} names" if self.args["list_file"] else ""
+        return super().expects() + listed
     ARGS = {"folder": "", "suffix": "", "list_file": ""}
 
     def items(self, root: str, unit: str) -> Iterator[Item | Reject]:
@@ -142,9 +159,9 @@ class ImageFolderReader(ImageFileReader):
             if name in seen:
                 continue
             seen.add(name)
-            if ".." in name.split("/"):
-                yield self.reject(f"{list_path}:{number}", "bad_row", f"{list_path} line {number}: {name!r} "
-                                                                       f"points outside {folder}")
+            checked = self.confined(folder, name, key=f"{list_path}:{number}", named_by=f"{list_path} line {number}")
+            if isinstance(checked, Reject):
+                yield checked
             elif name in found:
                 path = found[name]
                 yield Item(source=self.source, key=storage.relative(path, root), paths=(path,))

@@ -64,6 +64,7 @@ def load_mat(path: str, variable: str) -> np.ndarray:
 class _JhmdbReader(Reader):
     """Listing and frames shared by the pose and flow readers; subclasses name the annotation."""
 
+    index_paths = True
     ARGS = {"split_number": 1}
 
     def __init__(self, source, args=None, split="train"):
@@ -110,10 +111,15 @@ class _JhmdbReader(Reader):
 
     def _item(self, root: str, action: str, video: str, frames: dict[str, list[str]], unit: str) -> Item | Reject:
         key = f"{action}/{video}"
+        folder = self.confined(storage.join(root, "Rename_Images", action), video, key=key, named_by=unit)
+        if isinstance(folder, Reject):
+            return folder
         if video not in frames:
-            return self.reject(key, "missing_file", f"{unit} lists {video}, which has no frames in "
-                                                    f"{storage.join(root, 'Rename_Images', action, video)}")
-        annotation = self.annotation_path(root, action, video)
+            return self.reject(key, "missing_file", f"{unit} lists {video}, which has no frames in {folder}")
+        annotation = self.confined(root, storage.relative(self.annotation_path(root, action, video), root), key=key,
+                                   named_by=unit)
+        if isinstance(annotation, Reject):
+            return annotation
         if not storage.exists(annotation):
             return self.reject(key, "missing_file", f"{annotation}: missing (listed in {unit})")
         images = tuple(sorted(frames[video]))
@@ -151,6 +157,8 @@ class JhmdbPoseReader(_JhmdbReader):
     """Frames and their puppet joints (``pose``: the jhmdb15 skeleton on black, frame-sized)."""
 
     name = "jhmdb_pose"
+    EXPECTS = ("splits/<action>_test_split{split_number}.txt, Rename_Images/<action>/<video>/ frames and "
+               "joint_positions/")
     views = ("frame", "pose")
 
     def annotation_path(self, root: str, action: str, video: str) -> str:
@@ -184,6 +192,8 @@ class JhmdbPoseReader(_JhmdbReader):
 class JhmdbFlowReader(_JhmdbReader):
     """Frames and the puppet's optical flow (``flow``: Middlebury colours)."""
     name = "jhmdb_flow"
+    EXPECTS = ("splits/<action>_test_split{split_number}.txt, Rename_Images/<action>/<video>/ frames and "
+               "{flow_dir}/")
     views = ("frame", "flow")
     ARGS = {"split_number": 1, "flow_dir": "puppet_flow_com", "flow_key": ""}
 

@@ -23,6 +23,7 @@ class KittiStereoReader(Reader):
     """Items are (left, right) pairs; a file without its partner on the other side is rejected."""
 
     name = "kitti_stereo"
+    EXPECTS = "{split}/image_2 and image_3 (KITTI stereo 2015) or {split}/colored_0 and colored_1 (2012)"
     stills = True
     views = ("left", "right")
     ARGS = {"split": "training"}

@@ -35,6 +35,8 @@ class LaionReader(Reader):
     """Items are the image members of img2dataset tars, keyed ``<tar path without .tar>/<key>``."""
 
     name = "laion"
+    index_paths = True  # the tar's member names: never joined to a path, but refused when they would be unsafe
+    EXPECTS = "img2dataset webdataset shards (00000.tar, beside 00000.parquet) in it or below it"
     views = ("image",)
 
     def units(self, root: str) -> list[str]:
@@ -68,6 +70,11 @@ class LaionReader(Reader):
                     if info.isdir():
                         continue
                     name = info.name
+                    if info.issym() or info.islnk() or name.startswith("/") or ".." in name.split("/"):
+                        rejects.append(self.reject(f"{shard}/#{index}", "unsafe_path",
+                                                   f"{tar_path}: member {index} {name!r} is a link or a path out "
+                                                   f"of the tar; not read"))
+                        continue
                     if not info.isfile() or not SAFE_MEMBER_NAME.fullmatch(name):
                         rejects.append(self.reject(f"{shard}/#{index}", "bad_member",
                                                    f"{tar_path}: member {index} {name!r} is not a regular file "

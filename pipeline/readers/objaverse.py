@@ -79,6 +79,8 @@ class ObjaverseViewsReader(Reader):
     """Items are objects; frames are their renders in rotation order; the one view is ``view``."""
 
     name = "objaverse_views"
+    index_paths = True
+    EXPECTS = "{views_dir}/<uid>/000.png ... renders (with .npy cameras)"
     views = ("view",)
     ARGS = {"views_dir": "views_release"}
 
@@ -103,6 +105,9 @@ class ObjaverseViewsReader(Reader):
             yield self._item(uid, renders.get(uid, {}), views_dir, listing)
 
     def _item(self, uid: str, files: dict[str, dict[str, str]], views_dir: str, listing: str) -> Item | Reject:
+        folder = self.confined(views_dir, uid, key=uid, named_by=listing)
+        if isinstance(folder, Reject):
+            return folder
         pngs, cameras = files.get("png", {}), files.get("npy", {})
         if not pngs:
             return self.reject(uid, "missing_file", f"{storage.join(views_dir, uid)}: no renders (listed in {listing})")

@@ -53,6 +53,7 @@ class PairedFilesReader(Reader):
     ``input_part`` replaced by ``target_part``."""
 
     name = "paired_folders"
+    EXPECTS = "images matching {input_glob}, each with a partner named {target_part} for {input_part}"
     stills = True
     views = PAIR_VIEWS
     ARGS = {"input_glob": "", "input_part": "", "target_part": ""}
@@ -93,6 +94,7 @@ class PairedFilesReader(Reader):
 class SideBySidePairsReader(Reader):
     """Each image matching ``glob`` is a pair side by side; ``input_half`` says which half is the input."""
     name = "side_by_side_pairs"
+    EXPECTS = "images matching {glob}, each an input and its target side by side"
     stills = True
     views = PAIR_VIEWS
     ARGS = {"glob": "", "input_half": "left"}
@@ -160,6 +162,7 @@ class ParquetPairsReader(Reader):
     A row with no image bytes in either column is rejected."""
 
     name = "parquet_pairs"
+    EXPECTS = "parquet files matching {files_glob} with image columns {input_column} and {target_column}"
     views = PAIR_VIEWS
     ARGS = {"files_glob": "", "input_column": "", "target_column": "", "text_columns": ()}
 

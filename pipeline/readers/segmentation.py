@@ -51,6 +51,7 @@ class SegmentationMasksReader(Reader):
     """Image + label-map pairs; views: the photo, and its label map through the fixed palette."""
 
     name = "segmentation_masks"
+    EXPECTS = "{image_dir}/*{image_suffix} images with {label_dir}/*{label_suffix} label maps"
     stills = True
     views = ("image", "segmentation")
     ARGS = {

@@ -182,6 +182,8 @@ class VideoFolder:
 class VideoIndexReader(SplitIndex, VideoFileReader):
     """Video files named by an index file (see the module docstring for the reader_args)."""
     name = "video_index"
+    index_paths = True
+    EXPECTS = "the index file {index} and the videos it names below {videos}"
     ARGS = {**INDEX_ARGS, "videos": ""}
 
     def items(self, root: str, unit: str) -> Iterator[Item | Reject]:
@@ -189,15 +191,19 @@ class VideoIndexReader(SplitIndex, VideoFileReader):
         folder = storage.join(root, self.args["videos"].format_map(self.unit_fields(unit)))
         videos = VideoFolder(folder)
         for entry in entries:
-            if isinstance(entry, Reject):
-                yield entry
-                continue
-            path = videos.find(entry.path)
-            if path is None:
-                yield self.reject(entry.key, "missing_file", f"{unit} names {storage.join(folder, entry.path)}, which "
-                                                             f"is not there (no video of that name under {folder})")
-            else:
-                yield Item(source=self.source, key=entry.key, paths=(path,), label=entry.label)
+            yield entry if isinstance(entry, Reject) else self._video(folder, videos, unit, entry)
+
+    def _video(self, folder: str, videos: VideoFolder, unit: str, entry: Entry) -> Item | Reject:
+        named = self.confined(folder, entry.path, key=entry.key, named_by=unit)
+        if isinstance(named, Reject):
+            return named
+        path = videos.find(entry.path)
+        if path is None:
+            return self.reject(entry.key, "missing_file", f"{unit} names {named}, which is not there (no video of "
+                                                          f"that name under {folder})")
+        path = self.confined(folder, storage.relative(path, folder), key=entry.key, named_by=unit)  # a symlink out?
+        return path if isinstance(path, Reject) else Item(source=self.source, key=entry.key, paths=(path,),
+                                                          label=entry.label)
 
 
 class HMDB51Reader(VideoIndexReader):
@@ -206,6 +212,8 @@ class HMDB51Reader(VideoIndexReader):
     Each action's file is a unit; its videos folder is that action's."""
 
     name = "hmdb51_splits"
+    EXPECTS = ("{index}/<action>_test_split{split_number}.txt split lists and the videos they name below "
+               "hmdb51_org/<action>/")
     SUFFIX = "_test_split{}.txt"
     ARGS = {**VideoIndexReader.ARGS, "index": "testTrainMulti_7030_splits", "split_number": 1,
             "delimiter": " ", "columns": ("video", "split_id"), "where": {"split_id": "1"},
@@ -224,6 +232,7 @@ class VideoTreeReader(VideoFileReader):
     ``trainval/<sport>/``); keys are paths relative to the root, labels the first folder below it."""
 
     name = "video_tree"
+    EXPECTS = "video files below {folder}"
     ARGS = {"folder": ""}
 
     def units(self, root: str) -> list[str]:

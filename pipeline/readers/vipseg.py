@@ -20,6 +20,7 @@ import json
 import numpy as np
 
 from uvd.format import storage
+from uvd.format.rejects import Reject
 from uvd.media.drawing import colorize_labels
 from uvd.media.images import IMAGE_EXTENSIONS, DecodeError
 from uvd.pipeline.readers.video_annotations import LabelledFrameSequenceReader, pair_by_name
@@ -48,6 +49,8 @@ class VIPSegReader(LabelledFrameSequenceReader):
     """Items are VIPSeg videos; frames are the annotated frames; views ``frame`` and ``panoptic``."""
 
     name = "vipseg"
+    index_paths = True
+    EXPECTS = "images/<video>/ frames, panomasks/<video>/ PNGs and panoVIPSeg_categories.json"
     views = ("frame", "panoptic")
     ARGS = {"split_file": ""}  # "" = every video that has panomasks
 
@@ -82,7 +85,10 @@ class VIPSegReader(LabelledFrameSequenceReader):
             except (OSError, UnicodeDecodeError) as e:
                 raise DecodeError("missing_file", f"{split_path}: cannot read the split list ({e})") from e
         for video in wanted:
-            if video in videos:
+            unsafe = self.confined(masks_dir, video, key=video, named_by=split_path) if split_path else None
+            if isinstance(unsafe, Reject):
+                yield unsafe
+            elif video in videos:
                 yield video, videos[video]
             else:
                 yield self.reject(video, "missing_file", f"{split_path}: lists video {video!r}, which has no "

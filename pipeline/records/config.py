@@ -52,7 +52,7 @@ class BuildConfig:
     resize: str = "plain"  # ... by a plain resize of the whole image (no crop)
     tokenizer: str = "bundled"  # see tokenizer.load_tokenizer: bundled, a checkpoint path, random:<config>
     batch_size: int = DEFAULT_BATCH_SIZE  # frames per tokenizer batch
-    compile_tokenizer: bool = False  # torch.compile encoder/decoder on workers (~1.5x on CPU, ~20 s to start)
+    compile_tokenizer: bool = False  # torch.compile encoder/decoder on workers (1.2-2.3x on CPU, ~20 s to start)
     samples_per_shard: int = 256  # target; the shard count is derived from the total
     max_image_pixels: int = 89_478_485  # decompression-bomb guard (Pillow's default)
     video_timeout_s: float = 300.0  # a video open or clip read taking longer is rejected

@@ -8,8 +8,10 @@ annotator runs a torch model the user exported from the original code, from a lo
                       "mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5], "name": "DPT-Hybrid"}
     model.pt2        torch.export.save(torch.export.export(model, (example,)), "model.pt2")
 
-A ``.pt2`` archive is a graph and its weights, not Python code, so loading one runs nothing
-the user did not export. The model takes (B, 3, H, W) float images (``(x/255 - mean) / std``)
+A ``.pt2`` archive holds a graph, raw weights and a pickle of example inputs; torch.export.load
+can unpickle, load libraries and evaluate Python from such a file, so uvd checks every member
+first and refuses what could run code (``exported.py``); ``model`` must name a file inside the
+folder. The model takes (B, 3, H, W) float images (``(x/255 - mean) / std``)
 and returns, per kind:
 
 - depth: (B, 1, h, w) or (B, h, w) depth or inverse depth (any scale; min-max per image);
@@ -24,6 +26,7 @@ other kind needs a folder, and asking for one without it is an error that says s
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from abc import ABC, abstractmethod
@@ -34,7 +37,9 @@ import numpy as np
 import torch
 
 from uvd.dataset_specs.base import MODEL_VIEWS
+from uvd.format import storage
 from uvd.media import drawing
+from uvd.pipeline.views.exported import UnsafeModelFile, check_archive, load_exported_program
 
 ANNOTATOR_CONFIG = "annotator.json"
 UVDV1_MODELS = {"depth": "DPT", "normals": "NLL-AngMF", "segmentation": "Mask2Former", "pose": "MMPose",
@@ -44,6 +49,10 @@ BUILTIN = {"edges": "canny"}
 
 class AnnotatorMissing(ValueError):
     """A spec needs a model annotator that the build was not given."""
+
+
+class NotAnAnnotatorFolder(ValueError):
+    """An --annotator folder lacks annotator.json or its model, or is for another kind."""
 
 
 class Annotator(ABC):
@@ -73,26 +82,57 @@ class CannyEdges(Annotator):
         return {"kind": self.kind, "model": "canny", "low": self.low, "high": self.high}
 
 
-class ExportedModelAnnotator(Annotator):
-    """A torch.export model from a local annotator folder (see the module docstring)."""
-    def __init__(self, kind: str, directory: str | Path, *, device: str = "cpu"):
+@dataclasses.dataclass(frozen=True)
+class AnnotatorFolder:
+    """An annotator folder, read and checked: its annotator.json, and the bytes of a model archive
+    that cannot run code (``exported.check_archive``), not yet loaded."""
+
+    config: dict
+    config_bytes: bytes
+    model_path: Path
+    archive: bytes
+
+    @classmethod
+    def read(cls, kind: str, directory: str | Path) -> AnnotatorFolder:
+        if kind not in MODEL_VIEWS:
+            raise ValueError(f"unknown annotator kind {kind!r}; known: {MODEL_VIEWS}")
         directory = Path(directory)
         config_path = directory / ANNOTATOR_CONFIG
         if not config_path.is_file():
-            raise FileNotFoundError(f"{directory}: no {ANNOTATOR_CONFIG}; an annotator folder holds "
-                                    f"{ANNOTATOR_CONFIG} and a torch.export .pt2 model")
-        self.config = json.loads(config_path.read_text())
-        if self.config.get("kind") != kind:
-            raise ValueError(f"{config_path}: kind {self.config.get('kind')!r}, but it was given as the {kind} annotator")
-        model_path = directory / self.config.get("model", "model.pt2")
+            raise NotAnAnnotatorFolder(f"{directory}: no {ANNOTATOR_CONFIG}; an annotator folder holds "
+                                       f"{ANNOTATOR_CONFIG} and a torch.export .pt2 model")
+        config_bytes = config_path.read_bytes()
+        try:
+            config = json.loads(config_bytes)
+        except ValueError as e:
+            raise NotAnAnnotatorFolder(f"{config_path}: not JSON ({e})") from None
+        if config.get("kind") != kind:
+            raise NotAnAnnotatorFolder(f"{config_path}: kind {config.get('kind')!r}, but it was given as the "
+                                       f"{kind} annotator")
+        try:
+            model_path = Path(storage.confined_join(str(directory), str(config.get("model", "model.pt2"))))
+        except storage.UnsafePath as e:
+            raise UnsafeModelFile(f"{config_path}: model {e}") from None
+        if not model_path.is_file():
+            raise NotAnAnnotatorFolder(f"{config_path}: its model {model_path} does not exist")
+        archive = model_path.read_bytes()
+        check_archive(archive, str(model_path))
+        return cls(config, config_bytes, model_path, archive)
+
+
+class ExportedModelAnnotator(Annotator):
+    """A torch.export model from a local annotator folder (see the module docstring)."""
+    def __init__(self, kind: str, directory: str | Path, *, device: str = "cpu"):
+        folder = AnnotatorFolder.read(kind, directory)
+        self.config = folder.config
         self.kind, self.label_map = kind, kind == "segmentation"
         self.size = tuple(int(v) for v in self.config.get("input_size", (256, 256)))
         self.mean = np.asarray(self.config.get("mean", (0.0, 0.0, 0.0)), np.float32)
         self.std = np.asarray(self.config.get("std", (1.0, 1.0, 1.0)), np.float32)
         self.score_threshold = float(self.config.get("score_threshold", 0.3))
-        self.sha256 = hashlib.sha256(model_path.read_bytes() + config_path.read_bytes()).hexdigest()
+        self.sha256 = hashlib.sha256(folder.archive + folder.config_bytes).hexdigest()
         self.device = torch.device(device)
-        self.model = torch.export.load(str(model_path)).module().to(self.device)
+        self.model = load_exported_program(folder.archive, str(folder.model_path)).module().to(self.device)
 
     def describe(self) -> dict:
         return {"kind": self.kind, "model": self.config.get("name", "exported"), "sha256": self.sha256}
@@ -142,4 +182,4 @@ def missing_message(kind: str, spec: str | None = None) -> str:
     who = f"dataset spec {spec!r} needs" if spec else "this build needs"
     return (f"{who} a {kind} annotator (UVDv1 used {UVDV1_MODELS[kind]}), and none is configured: pass "
             f"--annotator {kind}=DIR, a folder with {ANNOTATOR_CONFIG} and a torch.export .pt2 model "
-            f"(see pipeline/annotators.py)")
+            f"(see pipeline/views/annotators.py)")
