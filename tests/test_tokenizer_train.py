@@ -267,7 +267,7 @@ def test_training_is_reproducible_across_processes(photo_dir, tmp_path):
     """What `make tokenizer` relies on: the same command in a fresh process writes the same bytes."""
     digests = []
     for run in ("a", "b"):
-        cmd = [sys.executable, "-m", "uvd.cli.tokenizer", "train", "--images", str(photo_dir), "--config", "tiny",
+        cmd = [sys.executable, "-m", "uvd.cli", "tokenizer", "train", "--images", str(photo_dir), "--config", "tiny",
                "--steps", "4", "--crop", "64", "--batch-size", "2", "--ema", "--dead-code-steps", "2",
                "--threads", "1", "--seed", "3", "--holdout", "coffee.png", "--eval-every", "4",
                "--out", str(tmp_path / run), "--no-progress"]
