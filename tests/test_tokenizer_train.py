@@ -19,7 +19,7 @@ from uvd.cli.tokenizer import tokenizer as tokenizer_cli
 from uvd.pipeline.graph import job
 from uvd.pipeline.records.config import BuildConfig, SourceConfig
 from uvd.tokenizer import VQGAN, get_config, load_tokenizer
-from uvd.tokenizer.data import CropSampler, list_items, load_frames, split_items, to_tensor
+from uvd.tokenizer.data import CropSampler, list_media_files, load_frames, split_files, to_tensor
 from uvd.tokenizer.losses import LPIPS, NLayerDiscriminator, adaptive_weight, hinge_d_loss, reconstruction_loss
 from uvd.tokenizer.modules import VectorQuantizer
 from uvd.tokenizer.train import STATE_NAME, TokenizerTrainConfig, forward_any_size, train_tokenizer
@@ -65,20 +65,20 @@ def _cfg(photo_dir: Path, tmp_path: Path, **kw) -> TokenizerTrainConfig:
 # --- data -----------------------------------------------------------------------------------
 
 def test_split_is_by_file_and_seeded(photo_dir, video_dir):
-    items = list_items([photo_dir], [video_dir])
-    assert [i.name for i in items] == ["astronaut.png", "chelsea.png", "coffee.png", "carphone_pristine.mp4"]
-    train, val = split_items(items, holdout=("coffee.png", "carphone_pristine.mp4"))
-    assert [i.name for i in val] == ["coffee.png", "carphone_pristine.mp4"]
-    assert not {i.name for i in train} & {i.name for i in val}
-    assert split_items(items, val_fraction=0.5, seed=3) == split_items(items, val_fraction=0.5, seed=3)
+    files = list_media_files([photo_dir], [video_dir])
+    assert [f.name for f in files] == ["astronaut.png", "chelsea.png", "coffee.png", "carphone_pristine.mp4"]
+    train, val = split_files(files, holdout=("coffee.png", "carphone_pristine.mp4"))
+    assert [f.name for f in val] == ["coffee.png", "carphone_pristine.mp4"]
+    assert not {f.name for f in train} & {f.name for f in val}
+    assert split_files(files, val_fraction=0.5, seed=3) == split_files(files, val_fraction=0.5, seed=3)
     with pytest.raises(ValueError, match="not among"):
-        split_items(items, holdout=("nope.png",))
-    frames = load_frames([i for i in items if i.kind == "video"], size=256, frame_stride=40)
+        split_files(files, holdout=("nope.png",))
+    frames = load_frames([f for f in files if f.kind == "video"], size=256, frame_stride=40)
     assert frames.shape == (3, 256, 256, 3) and frames.dtype == np.uint8  # frames 0, 40, 80 of 120
 
 
 def test_crop_sampler_is_seeded_and_resumable(photo_dir):
-    frames = to_tensor(load_frames(list_items([photo_dir]), size=256))
+    frames = to_tensor(load_frames(list_media_files([photo_dir]), size=256))
     a, b = CropSampler(frames, crop=64, seed=1), CropSampler(frames, crop=64, seed=1)
     assert torch.equal(a.sample(4), b.sample(4))
     state = a.state()
@@ -193,7 +193,7 @@ def test_training_loss_falls_and_writes_a_loadable_tokenizer(photo_dir, tmp_path
     assert len(losses) == 30 and all(np.isfinite(losses))
     assert np.mean(losses[-10:]) < np.mean(losses[:10])  # per-step losses are noisy (random crops)
     # On one fixed batch of training crops the reconstruction loss falls clearly.
-    frames = to_tensor(load_frames([i for i in list_items([photo_dir]) if i.name != "chelsea.png"], size=256))
+    frames = to_tensor(load_frames([f for f in list_media_files([photo_dir]) if f.name != "chelsea.png"], size=256))
     batch = CropSampler(frames, crop=64, seed=99).sample(8)
     torch.manual_seed(cfg.seed)
     initial = VQGAN(config=get_config("tiny"))  # the run's initial weights (seeded the same way)

@@ -32,7 +32,7 @@ from tqdm import tqdm
 
 from uvd.tokenizer.checkpoint import WEIGHTS_NAME, save_tokenizer
 from uvd.tokenizer.config import VQGANConfig, get_config
-from uvd.tokenizer.data import CropSampler, list_items, load_frames, split_items, to_tensor
+from uvd.tokenizer.data import CropSampler, list_media_files, load_frames, split_files, to_tensor
 from uvd.tokenizer.losses import (
     LPIPS,
     NLayerDiscriminator,
@@ -217,11 +217,11 @@ def train_tokenizer(cfg: TokenizerTrainConfig) -> TrainResult:
                          f"{model_cfg.downsample_factor}")
 
     # Data: split by file, then frames in memory.
-    items = list_items(cfg.image_dirs, cfg.video_dirs)
-    train_items, val_items = split_items(items, holdout=cfg.holdout, val_fraction=cfg.val_fraction, seed=cfg.seed)
+    files = list_media_files(cfg.image_dirs, cfg.video_dirs)
+    train_files, val_files = split_files(files, holdout=cfg.holdout, val_fraction=cfg.val_fraction, seed=cfg.seed)
     load = dict(size=model_cfg.resolution, frame_stride=cfg.frame_stride, max_frames_per_video=cfg.max_frames_per_video)
-    train_frames = to_tensor(load_frames(train_items, **load))
-    val_frames = to_tensor(load_frames(val_items, **load)) if val_items else None
+    train_frames = to_tensor(load_frames(train_files, **load))
+    val_frames = to_tensor(load_frames(val_files, **load)) if val_files else None
     sampler = CropSampler(train_frames, crop=cfg.crop, seed=cfg.seed + 1)
     restart_gen = torch.Generator().manual_seed(cfg.seed + 2)
 
@@ -372,7 +372,7 @@ def train_tokenizer(cfg: TokenizerTrainConfig) -> TrainResult:
                "threads": torch.get_num_threads(), "num_params": model.num_params,
                "weights_mb": round((out_dir / WEIGHTS_NAME).stat().st_size / 1e6, 2),
                "model_config": model_cfg.to_dict(), "train_config": cfg.to_dict(),
-               "train_files": [str(i.path.name) for i in train_items], "val_files": [str(i.path.name) for i in val_items],
+               "train_files": [f.path.name for f in train_files], "val_files": [f.path.name for f in val_files],
                "train_frames": int(train_frames.shape[0]),
                "val_frames": int(val_frames.shape[0]) if val_frames is not None else 0,
                "final_validation": final, "history": history}
