@@ -13,9 +13,10 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
 from uvd.cli.tokenizer import tokenizer as tokenizer_cli
+from uvd.format.checkpoints import latest_checkpoint
 from uvd.pipeline.graph import job
 from uvd.pipeline.records.config import BuildConfig, SourceConfig
 from uvd.tokenizer import VQGAN, get_config, load_tokenizer
@@ -212,23 +213,42 @@ def test_training_loss_falls_and_writes_a_loadable_tokenizer(photo_dir, tmp_path
 @pytest.mark.parametrize("extra", [dict(), dict(ema=True, dead_code_steps=2, disc_weight=0.5, disc_start=2,
                                                    disc_ndf=8, disc_layers=2)], ids=["plain", "ema+restart+disc"])
 def test_resume_restores_optimizer_and_step_exactly(photo_dir, tmp_path, extra):
+    """Trained twice, and once stopped after step 4 and resumed: the same losses and weight bytes."""
     whole = train_tokenizer(_cfg(photo_dir, tmp_path / "a", **extra))
+    again = train_tokenizer(_cfg(photo_dir, tmp_path / "again", **extra))
 
-    first = train_tokenizer(_cfg(photo_dir, tmp_path / "b", stop_after=3, **extra))
-    assert first.step == 3 and not (tmp_path / "b" / "out" / "model.safetensors").exists()
-    state = torch.load(tmp_path / "b" / "out" / "checkpoint" / "last" / STATE_NAME, weights_only=True)
-    assert state["step"] == 3
-    assert all(int(s["step"]) == 3 for s in state["optimizer"]["state"].values())  # Adam's own step count
-    assert state["scheduler"]["last_epoch"] == 3
+    first = train_tokenizer(_cfg(photo_dir, tmp_path / "b", stop_after=4, **extra))
+    work = tmp_path / "b" / "out" / "checkpoint"
+    assert first.step == 4 and not (tmp_path / "b" / "out" / "model.safetensors").exists()
+    assert sorted(p.name for p in work.iterdir()) == ["latest", "step-00000003", "step-00000004"]
+    state = torch.load(latest_checkpoint(work) / STATE_NAME, weights_only=True)
+    assert state["step"] == 4
+    assert all(int(s["step"]) == 4 for s in state["optimizer"]["state"].values())  # Adam's own step count
+    assert state["scheduler"]["last_epoch"] == 4
     with pytest.raises(FileExistsError):  # no silent restart over a checkpoint
         train_tokenizer(_cfg(photo_dir, tmp_path / "b", **extra))
     rest = train_tokenizer(_cfg(photo_dir, tmp_path / "b", resume=True, **extra))
 
-    assert rest.step == 6 and len(rest.losses) == 3  # only steps 4..6 ran: the step was restored
-    assert first.losses + rest.losses == whole.losses  # bitwise: optimizer, RNG and codebook state restored
-    a = load_file(tmp_path / "a" / "out" / "model.safetensors")
-    b = load_file(tmp_path / "b" / "out" / "model.safetensors")
-    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert rest.step == 6 and len(rest.losses) == 2  # only steps 5..6 ran: the step was restored
+    assert sorted(p.name for p in work.iterdir()) == ["latest", "step-00000004", "step-00000006"]
+    assert first.losses + rest.losses == whole.losses == again.losses  # bitwise: optimizer, RNG, codebook restored
+    weights = {run: (tmp_path / run / "out" / "model.safetensors").read_bytes() for run in ("a", "again", "b")}
+    assert weights["a"] == weights["again"] == weights["b"]
+    assert (work / "step-00000006" / "model.safetensors").read_bytes() == weights["a"]
+
+
+def test_a_work_dir_of_the_earlier_layout_resumes(photo_dir, tmp_path):
+    """Before format.checkpoints the work dir held ``last/`` (and ``last.old/``): still resumable."""
+    whole = train_tokenizer(_cfg(photo_dir, tmp_path / "a", steps=4))
+    train_tokenizer(_cfg(photo_dir, tmp_path / "b", steps=4, stop_after=2, checkpoint_every=2))
+    work = tmp_path / "b" / "out" / "checkpoint"
+    (work / "step-00000002").rename(work / "last")
+    (work / "latest").unlink()
+    rest = train_tokenizer(_cfg(photo_dir, tmp_path / "b", steps=4, resume=True))
+    assert rest.step == 4 and rest.losses == whole.losses[2:]
+    assert (tmp_path / "b" / "out" / "model.safetensors").read_bytes() == \
+        (tmp_path / "a" / "out" / "model.safetensors").read_bytes()
+    assert latest_checkpoint(work) == work / "step-00000004"
 
 
 def test_cli_train_and_errors(photo_dir, tmp_path):
