@@ -3,8 +3,9 @@
 A checkpoint is a directory ``step-NNNNNNNN/`` holding ``model.safetensors`` (HF key names),
 ``optimizer.pt`` (AdamW state keyed by parameter name; read back with ``weights_only=True``) and
 ``trainer.json`` (step, model and train config, the loader state, the tokenizer the data was made
-with). It is written as ``.step-NNNNNNNN.tmp/`` and renamed into place, then ``latest`` names it:
-a ``kill -9`` at any moment leaves the previous checkpoint intact and loadable.
+with). ``uvd.format.checkpoints`` commits it, as it does tokenizer training's: written as
+``.step-NNNNNNNN.tmp/``, fsynced, renamed into place, then ``latest`` names it, so a ``kill -9`` at
+any moment leaves the previous checkpoint intact and loadable.
 
 State dicts go through torch.distributed.checkpoint's ``get_state_dict`` / ``set_state_dict`` with
 full (gathered) state, so a plain, DDP or FSDP model saves and loads the same files.
@@ -12,10 +13,7 @@ full (gathered) state, so a plain, DDP or FSDP model saves and loads the same fi
 
 from __future__ import annotations
 
-import dataclasses
 import json
-import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,12 +22,13 @@ import safetensors.torch
 import torch
 from torch.distributed.checkpoint.state_dict import StateDictOptions, get_state_dict, set_state_dict
 
+from uvd.format import checkpoints
 from uvd.model.llama import Llama, LlamaConfig
 
 WEIGHTS = "model.safetensors"
 OPTIMIZER = "optimizer.pt"
-TRAINER = "trainer.json"  # written last in the temporary directory
-LATEST = "latest"
+TRAINER = "trainer.json"
+LATEST = checkpoints.LATEST
 
 
 @dataclass(frozen=True)
@@ -37,7 +36,7 @@ class Checkpoint:
     path: Path
     step: int
     model_config: LlamaConfig
-    trainer: dict[str, Any]  # train config, loader state, tokenizer, ...
+    trainer: dict[str, Any]  # the contents of trainer.json: train config, loader state, tokenizer, ...
 
 
 def _options(**kw):
@@ -56,49 +55,22 @@ def save(out_dir: str | Path, step: int, model: torch.nn.Module, optimizer, trai
     """Commit ``step-NNNNNNNN/`` under ``out_dir`` and point ``latest`` at it (every rank calls this:
     gathering full state is collective; only ``is_writer`` writes)."""
     model_state, optim_state = full_state(model, optimizer)
-    out_dir = Path(out_dir)
-    final = out_dir / f"step-{step:08d}"
     if not is_writer:
-        return final
-    tmp = out_dir / f".step-{step:08d}.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    safetensors.torch.save_file({k: v.contiguous() for k, v in model_state.items()}, str(tmp / WEIGHTS),
-                                metadata={"format": "pt"})
-    if optim_state is not None:
-        torch.save(optim_state, tmp / OPTIMIZER)
-    (tmp / TRAINER).write_text(json.dumps({**trainer, "step": step}, indent=2, sort_keys=True) + "\n")
-    _fsync_dir(tmp)
-    if final.exists():
-        shutil.rmtree(final)
-    os.replace(tmp, final)
-    latest_tmp = out_dir / f".{LATEST}.tmp"
-    latest_tmp.write_text(final.name + "\n")
-    os.replace(latest_tmp, out_dir / LATEST)
-    _prune(out_dir, keep, final)
-    return final
+        return Path(out_dir) / checkpoints.step_dir_name(step)
 
+    def write_files(directory: Path) -> None:
+        safetensors.torch.save_file({k: v.contiguous() for k, v in model_state.items()},
+                                    str(directory / WEIGHTS), metadata={"format": "pt"})
+        if optim_state is not None:
+            torch.save(optim_state, directory / OPTIMIZER)
+        (directory / TRAINER).write_text(json.dumps({**trainer, "step": step}, indent=2, sort_keys=True) + "\n")
 
-def _fsync_dir(path: Path) -> None:
-    for f in path.iterdir():
-        with open(f, "rb") as handle:
-            os.fsync(handle.fileno())
-
-
-def _prune(out_dir: Path, keep: int, current: Path) -> None:
-    steps = sorted(p for p in out_dir.glob("step-*") if p.is_dir() and p != current)
-    for old in steps[: max(0, len(steps) - (keep - 1))]:
-        shutil.rmtree(old, ignore_errors=True)
+    return checkpoints.commit_checkpoint(out_dir, step, write_files, keep=keep)
 
 
 def latest(out_dir: str | Path) -> Path | None:
     """The newest complete checkpoint under ``out_dir``, or None."""
-    pointer = Path(out_dir) / LATEST
-    if pointer.is_file():
-        path = Path(out_dir) / pointer.read_text().strip()
-        if (path / TRAINER).is_file():
-            return path
-    return None
+    return checkpoints.latest_checkpoint(out_dir, required=(TRAINER,))
 
 
 def read(path: str | Path) -> Checkpoint:
@@ -133,6 +105,3 @@ def restore(ckpt: Checkpoint, model: torch.nn.Module, optimizer: torch.optim.Opt
     set_state_dict(model, optimizers=optimizer or [], model_state_dict=model_state,
                    optim_state_dict=optim_state or {}, options=_options(strict=True))
 
-
-def config_json(model_config: LlamaConfig) -> dict:
-    return dataclasses.asdict(model_config)

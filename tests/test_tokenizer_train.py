@@ -13,13 +13,14 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
 from uvd.cli.tokenizer import tokenizer as tokenizer_cli
+from uvd.format.checkpoints import latest_checkpoint
 from uvd.pipeline.graph import job
 from uvd.pipeline.records.config import BuildConfig, SourceConfig
 from uvd.tokenizer import VQGAN, get_config, load_tokenizer
-from uvd.tokenizer.data import CropSampler, list_items, load_frames, split_items, to_tensor
+from uvd.tokenizer.data import CropSampler, list_media_files, load_frames, split_files, to_tensor
 from uvd.tokenizer.losses import LPIPS, NLayerDiscriminator, adaptive_weight, hinge_d_loss, reconstruction_loss
 from uvd.tokenizer.modules import VectorQuantizer
 from uvd.tokenizer.train import STATE_NAME, TokenizerTrainConfig, forward_any_size, train_tokenizer
@@ -65,20 +66,20 @@ def _cfg(photo_dir: Path, tmp_path: Path, **kw) -> TokenizerTrainConfig:
 # --- data -----------------------------------------------------------------------------------
 
 def test_split_is_by_file_and_seeded(photo_dir, video_dir):
-    items = list_items([photo_dir], [video_dir])
-    assert [i.name for i in items] == ["astronaut.png", "chelsea.png", "coffee.png", "carphone_pristine.mp4"]
-    train, val = split_items(items, holdout=("coffee.png", "carphone_pristine.mp4"))
-    assert [i.name for i in val] == ["coffee.png", "carphone_pristine.mp4"]
-    assert not {i.name for i in train} & {i.name for i in val}
-    assert split_items(items, val_fraction=0.5, seed=3) == split_items(items, val_fraction=0.5, seed=3)
+    files = list_media_files([photo_dir], [video_dir])
+    assert [f.name for f in files] == ["astronaut.png", "chelsea.png", "coffee.png", "carphone_pristine.mp4"]
+    train, val = split_files(files, holdout=("coffee.png", "carphone_pristine.mp4"))
+    assert [f.name for f in val] == ["coffee.png", "carphone_pristine.mp4"]
+    assert not {f.name for f in train} & {f.name for f in val}
+    assert split_files(files, val_fraction=0.5, seed=3) == split_files(files, val_fraction=0.5, seed=3)
     with pytest.raises(ValueError, match="not among"):
-        split_items(items, holdout=("nope.png",))
-    frames = load_frames([i for i in items if i.kind == "video"], size=256, frame_stride=40)
+        split_files(files, holdout=("nope.png",))
+    frames = load_frames([f for f in files if f.kind == "video"], size=256, frame_stride=40)
     assert frames.shape == (3, 256, 256, 3) and frames.dtype == np.uint8  # frames 0, 40, 80 of 120
 
 
 def test_crop_sampler_is_seeded_and_resumable(photo_dir):
-    frames = to_tensor(load_frames(list_items([photo_dir]), size=256))
+    frames = to_tensor(load_frames(list_media_files([photo_dir]), size=256))
     a, b = CropSampler(frames, crop=64, seed=1), CropSampler(frames, crop=64, seed=1)
     assert torch.equal(a.sample(4), b.sample(4))
     state = a.state()
@@ -193,7 +194,7 @@ def test_training_loss_falls_and_writes_a_loadable_tokenizer(photo_dir, tmp_path
     assert len(losses) == 30 and all(np.isfinite(losses))
     assert np.mean(losses[-10:]) < np.mean(losses[:10])  # per-step losses are noisy (random crops)
     # On one fixed batch of training crops the reconstruction loss falls clearly.
-    frames = to_tensor(load_frames([i for i in list_items([photo_dir]) if i.name != "chelsea.png"], size=256))
+    frames = to_tensor(load_frames([f for f in list_media_files([photo_dir]) if f.name != "chelsea.png"], size=256))
     batch = CropSampler(frames, crop=64, seed=99).sample(8)
     torch.manual_seed(cfg.seed)
     initial = VQGAN(config=get_config("tiny"))  # the run's initial weights (seeded the same way)
@@ -212,23 +213,42 @@ def test_training_loss_falls_and_writes_a_loadable_tokenizer(photo_dir, tmp_path
 @pytest.mark.parametrize("extra", [dict(), dict(ema=True, dead_code_steps=2, disc_weight=0.5, disc_start=2,
                                                    disc_ndf=8, disc_layers=2)], ids=["plain", "ema+restart+disc"])
 def test_resume_restores_optimizer_and_step_exactly(photo_dir, tmp_path, extra):
+    """Trained twice, and once stopped after step 4 and resumed: the same losses and weight bytes."""
     whole = train_tokenizer(_cfg(photo_dir, tmp_path / "a", **extra))
+    again = train_tokenizer(_cfg(photo_dir, tmp_path / "again", **extra))
 
-    first = train_tokenizer(_cfg(photo_dir, tmp_path / "b", stop_after=3, **extra))
-    assert first.step == 3 and not (tmp_path / "b" / "out" / "model.safetensors").exists()
-    state = torch.load(tmp_path / "b" / "out" / "checkpoint" / "last" / STATE_NAME, weights_only=True)
-    assert state["step"] == 3
-    assert all(int(s["step"]) == 3 for s in state["optimizer"]["state"].values())  # Adam's own step count
-    assert state["scheduler"]["last_epoch"] == 3
+    first = train_tokenizer(_cfg(photo_dir, tmp_path / "b", stop_after=4, **extra))
+    work = tmp_path / "b" / "out" / "checkpoint"
+    assert first.step == 4 and not (tmp_path / "b" / "out" / "model.safetensors").exists()
+    assert sorted(p.name for p in work.iterdir()) == ["latest", "step-00000003", "step-00000004"]
+    state = torch.load(latest_checkpoint(work) / STATE_NAME, weights_only=True)
+    assert state["step"] == 4
+    assert all(int(s["step"]) == 4 for s in state["optimizer"]["state"].values())  # Adam's own step count
+    assert state["scheduler"]["last_epoch"] == 4
     with pytest.raises(FileExistsError):  # no silent restart over a checkpoint
         train_tokenizer(_cfg(photo_dir, tmp_path / "b", **extra))
     rest = train_tokenizer(_cfg(photo_dir, tmp_path / "b", resume=True, **extra))
 
-    assert rest.step == 6 and len(rest.losses) == 3  # only steps 4..6 ran: the step was restored
-    assert first.losses + rest.losses == whole.losses  # bitwise: optimizer, RNG and codebook state restored
-    a = load_file(tmp_path / "a" / "out" / "model.safetensors")
-    b = load_file(tmp_path / "b" / "out" / "model.safetensors")
-    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert rest.step == 6 and len(rest.losses) == 2  # only steps 5..6 ran: the step was restored
+    assert sorted(p.name for p in work.iterdir()) == ["latest", "step-00000004", "step-00000006"]
+    assert first.losses + rest.losses == whole.losses == again.losses  # bitwise: optimizer, RNG, codebook restored
+    weights = {run: (tmp_path / run / "out" / "model.safetensors").read_bytes() for run in ("a", "again", "b")}
+    assert weights["a"] == weights["again"] == weights["b"]
+    assert (work / "step-00000006" / "model.safetensors").read_bytes() == weights["a"]
+
+
+def test_a_work_dir_of_the_earlier_layout_resumes(photo_dir, tmp_path):
+    """Before format.checkpoints the work dir held ``last/`` (and ``last.old/``): still resumable."""
+    whole = train_tokenizer(_cfg(photo_dir, tmp_path / "a", steps=4))
+    train_tokenizer(_cfg(photo_dir, tmp_path / "b", steps=4, stop_after=2, checkpoint_every=2))
+    work = tmp_path / "b" / "out" / "checkpoint"
+    (work / "step-00000002").rename(work / "last")
+    (work / "latest").unlink()
+    rest = train_tokenizer(_cfg(photo_dir, tmp_path / "b", steps=4, resume=True))
+    assert rest.step == 4 and rest.losses == whole.losses[2:]
+    assert (tmp_path / "b" / "out" / "model.safetensors").read_bytes() == \
+        (tmp_path / "a" / "out" / "model.safetensors").read_bytes()
+    assert latest_checkpoint(work) == work / "step-00000004"
 
 
 def test_cli_train_and_errors(photo_dir, tmp_path):
@@ -267,7 +287,7 @@ def test_training_is_reproducible_across_processes(photo_dir, tmp_path):
     """What `make tokenizer` relies on: the same command in a fresh process writes the same bytes."""
     digests = []
     for run in ("a", "b"):
-        cmd = [sys.executable, "-m", "uvd.cli.tokenizer", "train", "--images", str(photo_dir), "--config", "tiny",
+        cmd = [sys.executable, "-m", "uvd.cli", "tokenizer", "train", "--images", str(photo_dir), "--config", "tiny",
                "--steps", "4", "--crop", "64", "--batch-size", "2", "--ema", "--dead-code-steps", "2",
                "--threads", "1", "--seed", "3", "--holdout", "coffee.png", "--eval-every", "4",
                "--out", str(tmp_path / run), "--no-progress"]

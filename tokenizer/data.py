@@ -1,8 +1,8 @@
 """Frames for tokenizer training: image and video folders -> 256x256 RGB uint8 frames in memory.
 
-Items are files: a photo is one item of one frame, a video one item of every ``frame_stride``-th
-frame. The train/validation split is by item, so validation frames come from photos and videos
-the tokenizer never trained on. Everything is deterministic: files are sorted, the split is
+A training file is a photo (one frame) or a video (every ``frame_stride``-th frame). The
+train/validation split is by file, so validation frames come from photos and videos the tokenizer
+never trained on. Everything is deterministic: files are sorted, the split is
 explicit (``holdout`` names) or drawn by a seeded generator, and training batches (frame choice,
 random crop, horizontal flip) come from a torch.Generator whose state a checkpoint saves.
 """
@@ -24,7 +24,9 @@ MAX_PIXELS = 100_000_000
 
 
 @dataclass(frozen=True)
-class Item:
+class MediaFile:
+    """One photo or video to train on (not a build's ``pipeline.records.Item``)."""
+
     path: Path
     kind: str  # "image" or "video"
 
@@ -33,9 +35,9 @@ class Item:
         return self.path.name
 
 
-def list_items(image_dirs=(), video_dirs=()) -> list[Item]:
+def list_media_files(image_dirs=(), video_dirs=()) -> list[MediaFile]:
     """Every image and video file directly or recursively under the given folders, sorted."""
-    items: list[Item] = []
+    files: list[MediaFile] = []
     for kind, dirs, suffixes in (("image", image_dirs, IMAGE_SUFFIXES), ("video", video_dirs, VIDEO_SUFFIXES)):
         for d in dirs:
             d = Path(d)
@@ -44,51 +46,51 @@ def list_items(image_dirs=(), video_dirs=()) -> list[Item]:
             found = sorted(p for p in d.rglob("*") if p.is_file() and p.suffix.lower() in suffixes)
             if not found:
                 raise FileNotFoundError(f"no {kind} files ({', '.join(suffixes)}) under {d}")
-            items.extend(Item(p, kind) for p in found)
-    if not items:
+            files.extend(MediaFile(p, kind) for p in found)
+    if not files:
         raise ValueError("no training data: give at least one image or video folder")
-    return items
+    return files
 
 
-def split_items(items: list[Item], *, holdout: tuple[str, ...] = (), val_fraction: float = 0.0,
-                seed: int = 0) -> tuple[list[Item], list[Item]]:
+def split_files(files: list[MediaFile], *, holdout: tuple[str, ...] = (), val_fraction: float = 0.0,
+                seed: int = 0) -> tuple[list[MediaFile], list[MediaFile]]:
     """(train, val) by whole files: the names in ``holdout`` if given, else a seeded
-    ``val_fraction`` of the items (at least one when the fraction is positive)."""
+    ``val_fraction`` of the files (at least one when the fraction is positive)."""
     if holdout:
-        names = {i.name for i in items}
+        names = {f.name for f in files}
         missing = sorted(set(holdout) - names)
         if missing:
             raise ValueError(f"held-out file(s) {missing} are not among the training files")
-        val = [i for i in items if i.name in set(holdout)]
+        val = [f for f in files if f.name in set(holdout)]
     elif val_fraction > 0:
-        n = max(1, round(len(items) * val_fraction))
-        order = torch.randperm(len(items), generator=torch.Generator().manual_seed(seed)).tolist()
+        n = max(1, round(len(files) * val_fraction))
+        order = torch.randperm(len(files), generator=torch.Generator().manual_seed(seed)).tolist()
         chosen = set(order[:n])
-        val = [i for k, i in enumerate(items) if k in chosen]
+        val = [f for k, f in enumerate(files) if k in chosen]
     else:
         val = []
-    train = [i for i in items if i not in val]
+    train = [f for f in files if f not in val]
     if not train:
         raise ValueError("every file is held out: nothing left to train on")
     return train, val
 
 
-def load_frames(items: list[Item], *, size: int, frame_stride: int = 1,
+def load_frames(files: list[MediaFile], *, size: int, frame_stride: int = 1,
                 max_frames_per_video: int = 0) -> np.ndarray:
-    """(N, size, size, 3) uint8 RGB frames of ``items``, each plainly resized (LVM's default)."""
+    """(N, size, size, 3) uint8 RGB frames of ``files``, each plainly resized (LVM's default)."""
     if frame_stride <= 0:
         raise ValueError("frame_stride must be positive")
     frames: list[np.ndarray] = []
-    for item in items:
-        if item.kind == "image":
-            frame = decode_image(item.path.read_bytes(), max_pixels=MAX_PIXELS, name=str(item.path))
+    for file in files:
+        if file.kind == "image":
+            frame = decode_image(file.path.read_bytes(), max_pixels=MAX_PIXELS, name=str(file.path))
             frames.append(resize_frame(frame, size))
         else:
-            reader = open_video(str(item.path), name=str(item.path))
+            reader = open_video(str(file.path), name=str(file.path))
             indices = list(range(0, len(reader), frame_stride))
             if max_frames_per_video > 0:
                 indices = indices[:max_frames_per_video]
-            for frame in read_frames(reader, indices, name=str(item.path)):
+            for frame in read_frames(reader, indices, name=str(file.path)):
                 frames.append(resize_frame(np.ascontiguousarray(frame), size))
             del reader
     if not frames:
