@@ -23,8 +23,8 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 sys.path.insert(0, str(BENCHMARKS))  # the script imports its sibling benchmarks by module name
 gpu_check = importlib.import_module("gpu_check")
 
-# A cold run (torch.compile's C++ kernels not cached yet) took 106 s of CPU time here, 6.5 min of wall time
-# on the shared 2-core machine at load 18; the timeout leaves room for worse.
+# The dry run took 139 s of CPU time cold (torch.compile's C++ kernels not cached yet) and 62 s warm, 8 and
+# 4 min of wall time on a shared 2-core machine at load 18 (docs/benchmarks.md); the timeout allows worse.
 DRY_RUN_TIMEOUT_S = 1500
 DRY = gpu_check.DRY_RUN_SIZES
 
