@@ -9,7 +9,7 @@ DEMO   := out/demo
 # request pulls a multi-GB CUDA build. GPU workers use infra/'s image instead.
 TORCH  := torch==2.13.0
 
-.PHONY: install demo test lint bench lock clean tokenizer
+.PHONY: install demo test lint bench gpu-check lock clean tokenizer
 
 install: $(STAMP)
 
@@ -59,6 +59,12 @@ bench: $(STAMP)
 	    --json out/bench/tokenizer.json
 	$(BIN)/python benchmarks/pipeline_bench.py --json out/bench/pipeline.json
 	$(BIN)/python benchmarks/trainer_bench.py --configs debug,vqlm_100m --json out/bench/trainer.json
+
+# The one-shot GPU check (benchmarks/gpu_check.py), on a CUDA machine: tokenizer, pipeline, trainer and
+# loader figures with the targets, in under 8 minutes; rows for docs/benchmarks.md. `make test` runs its
+# CPU dry run (--dry-run). On the device tool's lent H200, see docs/benchmarks.md ("GPU").
+gpu-check: $(STAMP)
+	$(BIN)/python benchmarks/gpu_check.py --json out/gpu_check.json
 
 lock: $(STAMP)
 	{ echo "# Pinned versions for reproducible installs (make install). Regenerate with: make lock"; \
