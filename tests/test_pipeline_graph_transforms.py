@@ -92,7 +92,7 @@ def test_tokens_match_direct_encode(media_dirs):
 
 
     path = media_dirs["images"] / "chelsea.png"
-    frame = decode.resize_frame(decode.decode_image(path.read_bytes(), max_pixels=10**8, name="c"), 256)
+    frame = decode.resize_still(decode.decode_image(path.read_bytes(), max_pixels=10**8, name="c"), 256)
     model = load_tokenizer("random:tiny")
     expected = model.encode(torch.from_numpy(frame[None]).permute(0, 3, 1, 2).float() / 255)[0].numpy()
     with BeamTestPipeline(runner=FnApiRunner()) as p:
@@ -105,7 +105,7 @@ def test_tokens_match_direct_encode(media_dirs):
 def test_handler_codes_do_not_depend_on_batching(media_dirs):
     """A frame's codes are the same alone, in a partial batch, or among other frames."""
 
-    frames = [decode.resize_frame(decode.decode_image(p.read_bytes(), max_pixels=10**8, name=p.name), 256)
+    frames = [decode.resize_still(decode.decode_image(p.read_bytes(), max_pixels=10**8, name=p.name), 256)
               for p in sorted(media_dirs["images"].glob("*.png"))]
     handler = VQGANModelHandler("random:small", batch_size=4, device="cpu")
     model = handler.load_model()
