@@ -11,9 +11,9 @@ the pixels LVM's release tokenized:
 
 ``PREPROCESS_MODES`` names the ways a build may turn stills into frames: ``lvm`` (the release's
 path above, the default) and ``fast`` (Pillow decodes JPEGs at a reduced DCT scale when they are
-at least twice the target, and OpenCV resizes: about 5-10x faster per photo, and not the
-release's pixels; docs/benchmarks.md measures its code agreement with ``lvm``). Video frames are
-resized the release's way in both.
+at least twice the target, and OpenCV resizes; not the release's pixels: docs/benchmarks.md
+measures its speed, 2.8x, and its code agreement with ``lvm``). Video frames are resized the
+release's way in both.
 
 Every failure raises :class:`DecodeError` with a reason class, so a job can count
 it, record it in the rejects file and go on. Nothing here ever substitutes data.
