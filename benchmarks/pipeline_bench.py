@@ -32,7 +32,7 @@ import numpy as np
 
 from uvd.format.shards import write_shard
 from uvd.format.tables import read_manifest
-from uvd.media.images import decode_image, resize_frame
+from uvd.media.images import decode_image, resize_still, resize_video_frame
 from uvd.media.video import open_video, read_frames
 from uvd.pipeline import steps
 from uvd.pipeline.graph.state import num_shards_for, shard_index
@@ -59,7 +59,7 @@ def cpu_side(sample: Path) -> dict:
 
     cv2.setNumThreads(1)
     photos = [p.read_bytes() for p in sorted((sample / "images").iterdir())]
-    t = timed(lambda: [resize_frame(decode_image(d, max_pixels=10**9, name="x"), 256) for d in photos])
+    t = timed(lambda: [resize_still(decode_image(d, max_pixels=10**9, name="x"), 256) for d in photos])
     out = {"stills_decode_resize_img_s": len(photos) / t, "stills_mean_megapixels":
            float(np.mean([decode_image(d, max_pixels=10**9, name="x").shape[0] *
                           decode_image(d, max_pixels=10**9, name="x").shape[1] for d in photos]) / 1e6)}
@@ -70,7 +70,7 @@ def cpu_side(sample: Path) -> dict:
             reader = open_video(str(v), name=str(v))
             frames = list(range(0, min(len(reader), 121), 8))[:16]
             for f in read_frames(reader, frames, name=str(v)):
-                resize_frame(f, 256)
+                resize_video_frame(f, 256)
     n_frames = sum(min(16, len(range(0, min(len(open_video(str(v), name="x")), 121), 8))) for v in videos)
     out["video_seek_decode_resize_frames_s"] = n_frames / timed(clips)
     sizes = [open_video(str(v), name="x")[0].shape for v in videos]
@@ -100,7 +100,7 @@ def plain_loop(sample: Path, out: Path, tokenizer: str, batch_size: int) -> dict
                 rendered = sentence_frames(source, plan.meta, items, config, ctx)
                 planned.append((plan, len(frames), len(rendered)))
                 frames.extend(rendered)
-    tokens = tokenize(np.stack(frames), config)  # full batches across sentences, as RunInference makes them
+    tokens = tokenize(frames, config)  # full batches across sentences, as RunInference makes them
     sentences = [assemble_sentence(plan, list(enumerate(tokens[start:start + n]))) for plan, start, n in planned]
     images = len(frames)
     n = num_shards_for(len(sentences), config.samples_per_shard)

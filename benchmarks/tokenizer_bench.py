@@ -5,7 +5,7 @@ machines are noisy, so compare the ratio, not the absolute numbers). The referen
 what a straightforward port does: NCHW tensors, autograd bookkeeping off via no_grad only,
 fp32 everywhere, out-of-place SiLU, ``torch.cdist`` + argmin for the nearest code. Ours:
 ``encode`` / ``decode_code`` as loaded (inference_mode, channels_last, in-place SiLU, chunked
-addmm code search; bf16 autocast on GPU), and the same after ``compile_for_inference``
+addmm code search; fp32 as LVM, bf16 only when asked), and the same after ``compile_for_inference``
 (``uvd build --compile-tokenizer``). A profile of encode says where CPU time goes.
 
 The contenders alternate: every round times each of them once, in an order that rotates from
@@ -33,7 +33,7 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 from torch.utils.flop_counter import FlopCounterMode
 
-from uvd.media.images import resize_frame
+from uvd.media.images import resize_still
 from uvd.pipeline.tools.estimate import bf16_peak_tflops
 from uvd.tokenizer import load_tokenizer, modules
 from uvd.tokenizer.config import CONFIGS
@@ -45,7 +45,7 @@ def photos(n: int, size: int) -> torch.Tensor:
 
 
     base = [data.astronaut(), data.chelsea(), data.coffee(), data.rocket(), data.stereo_motorcycle()[0]]
-    frames = [resize_frame(np.ascontiguousarray(base[i % len(base)]), size) for i in range(n)]
+    frames = [resize_still(np.ascontiguousarray(base[i % len(base)]), size) for i in range(n)]
     return torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).float().div(255)
 
 

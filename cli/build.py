@@ -15,11 +15,13 @@ import numpy as np
 from uvd.cli.options import InputPath, build_dir_argument, echo_kv, key_values, merge_layout_args
 from uvd.format.reading import read_sentence
 from uvd.format.tables import MANIFEST_NAME, REJECTS_NAME, read_manifest, read_rejects
+from uvd.media.images import PREPROCESS_MODES
 from uvd.pipeline.graph import job
 from uvd.pipeline.records.config import BuildConfig, SourceConfig, discover_sources, load_build_config, parse_source
 from uvd.pipeline.tools.estimate import PRICES, Assumptions, estimate, load_figures, with_overrides
 from uvd.pipeline.tools.local import rebuild_sentence
 from uvd.pipeline.tools.sample_data import collect_sample
+from uvd.tokenizer.vqgan import PRECISIONS
 
 
 @click.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
@@ -40,6 +42,11 @@ from uvd.pipeline.tools.sample_data import collect_sample
 @click.option("--compile-tokenizer/--eager-tokenizer", "compile_tokenizer", default=None,
               help="torch.compile the tokenizer on each worker (1.2x to 2.3x measured on CPU; ~20 s to start). "
                    "Default: the config's compile_tokenizer (off).")
+@click.option("--preprocess", type=click.Choice(PREPROCESS_MODES),
+              help="How files become 256x256 frames: lvm (the LVM release's pixels, the default) or fast "
+                   "(faster still decoding and resizing; other pixels, see docs/benchmarks.md).")
+@click.option("--tokenizer-precision", type=click.Choice(PRECISIONS),
+              help="fp32 (LVM's, the default) or bf16 autocast (faster on GPUs; changes some codes).")
 @click.option("--samples-per-shard", type=int, help="Target sentences per shard.")
 @click.option("--annotator", "annotators", multiple=True, metavar="KIND=DIR",
               help="A model annotator folder (annotator.json + torch.export .pt2) for depth, normals, "
@@ -63,15 +70,16 @@ from uvd.pipeline.tools.sample_data import collect_sample
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bar on local runs.")
 @click.pass_context
 def build(ctx, sources, root, mix, mix_tokens, out_dir, config_path, tokenizer, seed, compile_tokenizer,
-          samples_per_shard, annotators, layout_args, workers, resume, wave_size, accelerator, device,
-          progress) -> None:
+          preprocess, tokenizer_precision, samples_per_shard, annotators, layout_args, workers, resume, wave_size,
+          accelerator, device, progress) -> None:
     """Build visual-sentence shards from dataset folders.
 
     Extra arguments are passed to Beam's PipelineOptions, e.g. --runner=DataflowRunner.
     """
     source_cfgs, config = _sources_and_config(sources, root, config_path, annotators, layout_args,
                                               tokenizer=tokenizer, seed=seed, samples_per_shard=samples_per_shard,
-                                              mix=mix, mix_tokens=mix_tokens, compile_tokenizer=compile_tokenizer)
+                                              mix=mix, mix_tokens=mix_tokens, compile_tokenizer=compile_tokenizer,
+                                              preprocess=preprocess, tokenizer_precision=tokenizer_precision)
     beam_args = list(ctx.args)
     local = not any(a.startswith("--runner") for a in beam_args) or any(
         a in ("--runner=DirectRunner", "--runner=FnApiRunner") for a in beam_args)

@@ -14,6 +14,7 @@ from uvd.pipeline.readers import reader_class
 from uvd.pipeline.records.config import BuildConfig, SourceConfig
 from uvd.pipeline.tools.local import plan_source, sentence_frames
 from uvd.pipeline.views.annotators import BUILTIN
+from uvd.tokenizer.frames import preview
 
 
 @click.group("datasets")
@@ -97,7 +98,7 @@ def _write_example(spec, root: str, out_path: str, index: int, annotators, seed:
         if index >= len(plans):
             raise click.ClickException(f"{source_root}: {len(plans)} sentence(s) planned; --index {index} is out of range")
         plan = plans[index]
-        frames = sentence_frames(source, plan.meta, items, config, ctx)
+        frames = preview(sentence_frames(source, plan.meta, items, config, ctx))
     write_png(out_path, image_grid(frames, cols=_grid_columns(spec.layout, len(frames))))
     click.echo(f"\nexample sentence {index} ({plan.num_images} images; the pixels the tokenizer sees): {out_path}")
     for i, p in enumerate(plan.meta.positions):
@@ -106,5 +107,5 @@ def _write_example(spec, root: str, out_path: str, index: int, annotators, seed:
 
 def _grid_columns(layout: str, n: int) -> int:
     """Rows that read as the layout does: pairs side by side, 5 modalities per shot, 4 per class."""
-    return {"pairs": 4, "colorization": 4, "inpainting": 4, "video_annotated": 4, "multimodal": 5,
+    return {"pairs": 4, "colorization": 4, "inpainting": 4, "multi_sequence": 16, "co3d": 8, "multimodal": 5,
             "category": 4}.get(layout, min(n, 8))

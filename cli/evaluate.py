@@ -10,7 +10,7 @@ import torch
 
 from uvd.cli.options import BUILD_DIR, CHECKPOINT, InputPath, build_dir_argument
 from uvd.format.reading import iter_sentences, read_sentence
-from uvd.media.images import decode_image, image_grid, resize_frame, write_png
+from uvd.media.images import decode_image, image_grid, resize_still, write_png
 from uvd.model.checkpoint import load_model
 from uvd.model.evaluate import perplexity_by_task
 from uvd.model.generate import analogy_context, generate_images
@@ -45,8 +45,9 @@ def _load(checkpoint_path: str, tokenizer_spec: str | None, allow_mismatch: bool
 
 
 def _image_tokens(paths, tok):
-    """Image files -> (N, 256) token ids, decoded, resized and batched as the build does."""
-    frames = [resize_frame(decode_image(open(p, "rb").read(), max_pixels=MAX_IMAGE_PIXELS, name=p), 256)
+    """Image files -> (N, 256) token ids, decoded, resized (LVM's read_image_to_tensor) and batched as the
+    build does."""
+    frames = [resize_still(decode_image(open(p, "rb").read(), max_pixels=MAX_IMAGE_PIXELS, name=p), 256)
               for p in paths]
     return encode_frames(tok, np.stack(frames), DEFAULT_BATCH_SIZE).astype(np.int64)
 

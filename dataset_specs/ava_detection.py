@@ -1,4 +1,6 @@
-"""AVA v2.2 person boxes on keyframes: [keyframe, keyframe with boxes] x 8 (UVDv1 videos_with_annotations).
+"""AVA v2.2 person boxes on keyframes: keyframes and keyframes with boxes, as aligned sequences (LVM's
+multi-sequence sentences: 2 shots x 2 tasks x 16 frames, tasks separate and interleaved) (UVDv1
+videos_with_annotations).
 
 The same videos feed the plain ``ava_videos`` spec (group videos); both read the folder ``ava``.
 """
@@ -11,7 +13,7 @@ AVA_DETECTION = register(DatasetSpec(
     group="videos_with_annotations",
     reader="ava_detection",
     reader_args={"annotations": "ava_train_v2.2.csv", "videos_dir": "videos/trainval", "time_offset": 0.0},
-    layout="video_annotated", views=("frame", "boxes"),
+    layout="multi_sequence", views=("frame", "boxes"),
     annotation="ground-truth person boxes of ava_train_v2.2.csv drawn over the keyframe (one rectangle per "
                "distinct box and person, coloured by person id); keyframe t is video frame round((t - "
                "time_offset) x fps)",
@@ -20,4 +22,5 @@ AVA_DETECTION = register(DatasetSpec(
     citation="Gu et al., AVA: A Video Dataset of Spatio-temporally Localized Atomic Visual Actions, CVPR 2018",
     homepage="https://research.google.com/ava/",
     uvdv1=UVDv1Share(dataset="AVA", annotation_type="Video Detection", fraction=1.0),
+    version="2.0.0",  # 2: multi_sequence layout (was 8 interleaved pairs)
 ))

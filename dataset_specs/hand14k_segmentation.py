@@ -1,4 +1,6 @@
-"""Hand14K (the EGTEA Gaze+ hand masks): [frame, hand mask] x 8 (UVDv1 videos_with_annotations)."""
+"""Hand14K (the EGTEA Gaze+ hand masks): frames and hand masks, as aligned sequences (LVM's multi-
+sequence sentences: 2 shots x 2 tasks x 16 frames, tasks separate and interleaved) (UVDv1
+videos_with_annotations)."""
 
 from uvd.dataset_specs.base import DatasetSpec, UVDv1Share, register
 
@@ -8,7 +10,7 @@ HAND14K_SEGMENTATION = register(DatasetSpec(
           "trailing frame number of their names, an assumed naming)",
     group="videos_with_annotations",
     reader="hand14k", reader_args={"images_dir": "Images", "masks_dir": "Masks"},
-    layout="video_annotated", views=("frame", "mask"),
+    layout="multi_sequence", views=("frame", "mask"),
     annotation="ground-truth hand masks drawn white on black (draw_mask); a video's annotated frames are the "
                "masks whose names share its prefix, in frame-number order (the release's file naming could not "
                "be verified: see pipeline/readers/hands.py)",
@@ -18,4 +20,5 @@ HAND14K_SEGMENTATION = register(DatasetSpec(
              "ECCV 2018",
     homepage="http://www.cbi.gatech.edu/fpv/",
     uvdv1=UVDv1Share(dataset="Hand14K", annotation_type="Hand Segmentation", fraction=1.0),
+    version="2.0.0",  # 2: multi_sequence layout (was 8 interleaved pairs)
 ))

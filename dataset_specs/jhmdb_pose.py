@@ -1,4 +1,5 @@
-"""JHMDB puppet joints: [frame, pose] x 8 (UVDv1 videos_with_annotations)."""
+"""JHMDB puppet joints: frames and poses, as aligned sequences (LVM's multi-sequence sentences: 2 shots
+x 2 tasks x 16 frames, tasks separate and interleaved) (UVDv1 videos_with_annotations)."""
 
 from uvd.dataset_specs.base import DatasetSpec, UVDv1Share, register
 
@@ -7,7 +8,7 @@ JHMDB_POSE = register(DatasetSpec(
     title="JHMDB: frames and the annotated puppet's 15 joints",
     group="videos_with_annotations",
     reader="jhmdb_pose", reader_args={"split_number": 1},
-    layout="video_annotated", views=("frame", "pose"),
+    layout="multi_sequence", views=("frame", "pose"),
     annotation="ground-truth joints (joint_positions.mat pos_img, 15 puppet joints per frame) drawn as the "
                "jhmdb15 skeleton on black at the frame's size",
     split="train", root_dir="jhmdb",
@@ -15,4 +16,5 @@ JHMDB_POSE = register(DatasetSpec(
     citation="Jhuang et al., Towards Understanding Action Recognition, ICCV 2013",
     homepage="http://jhmdb.is.tue.mpg.de/",
     uvdv1=UVDv1Share(dataset="JHMDB", annotation_type="Video Human Pose", fraction=1.0),
+    version="2.0.0",  # 2: multi_sequence layout (was 8 interleaved pairs)
 ))

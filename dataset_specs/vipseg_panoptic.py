@@ -1,4 +1,6 @@
-"""VIPSeg: video panoptic segmentation, [frame, panoptic map] x 8 (UVDv1 videos_with_annotations)."""
+"""VIPSeg: video panoptic segmentation, frames and panoptic maps, as aligned sequences (LVM's multi-
+sequence sentences: 2 shots x 2 tasks x 16 frames, tasks separate and interleaved) (UVDv1
+videos_with_annotations)."""
 
 from uvd.dataset_specs.base import DatasetSpec, UVDv1Share, register
 
@@ -7,7 +9,7 @@ VIPSEG_PANOPTIC = register(DatasetSpec(
     title="VIPSeg (VIPSeg_720P): video panoptic segmentation",
     group="videos_with_annotations",
     reader="vipseg", reader_args={"split_file": ""},
-    layout="video_annotated", views=("frame", "panoptic"),
+    layout="multi_sequence", views=("frame", "panoptic"),
     annotation="ground-truth panoptic masks (panomasks/, 0 void, stuff = category, things = category x 100 + "
                "instance) drawn as category colours through the shared palette; void black, the instances of a "
                "category share its colour",
@@ -16,4 +18,5 @@ VIPSEG_PANOPTIC = register(DatasetSpec(
     citation="Miao et al., Large-scale Video Panoptic Segmentation in the Wild: A Benchmark, CVPR 2022",
     homepage="https://github.com/VIPSeg-Dataset/VIPSeg-Dataset",
     uvdv1=UVDv1Share(dataset="VIPSeg", annotation_type="Video Panoptic Segmentation", fraction=1.0),
+    version="2.0.0",  # 2: multi_sequence layout (was 8 interleaved pairs)
 ))

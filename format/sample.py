@@ -16,7 +16,11 @@ from typing import Any
 
 import numpy as np
 
-FORMAT_VERSION = 2  # 2: per-image item index and view (``image_items``, ``views``)
+# 2: per-image item index and view (``image_items``, ``views``);
+# 3: sentences of more than 16 images (LVM's multi-sequence and CO3D lines: 64 and 32), the
+#    multi_sequence and co3d layouts, and builds that record their pixel preprocessing.
+FORMAT_VERSION = 3
+READABLE_VERSIONS = (2, 3)  # a version-2 sentence is a valid version-3 one (at most 16 images)
 TOKENS_FIELD = "tokens.npy"
 META_FIELD = "meta.json"
 
@@ -98,7 +102,8 @@ class SentenceMeta:
 
 @dataclasses.dataclass(frozen=True)
 class VisualSentence:
-    """Token ids of up to 16 images and the metadata that explains them."""
+    """Token ids of the images of one sentence (usually up to 16; LVM's longest lines hold 64) and the
+    metadata that explains them."""
     key: str
     tokens: np.ndarray  # uint16 [num_images, tokens_per_image]
     meta: SentenceMeta
@@ -164,7 +169,7 @@ def decode_sample(sample: dict[str, Any]) -> VisualSentence:
         tokens = np.asarray(raw_tokens)
     raw_meta = sample[META_FIELD]
     meta = json.loads(raw_meta) if isinstance(raw_meta, (bytes, bytearray, str)) else raw_meta
-    if meta.get("format_version") != FORMAT_VERSION:
+    if meta.get("format_version") not in READABLE_VERSIONS:
         raise ValueError(f"{sample.get('__key__')}: unsupported format_version {meta.get('format_version')}")
     if tuple(tokens.shape) != (meta["num_images"], meta["tokens_per_image"]):
         raise ValueError(f"{sample.get('__key__')}: tokens shape {tokens.shape} disagrees with meta")

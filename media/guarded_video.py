@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from uvd.media.images import DecodeError, resize_frame
+from uvd.media.images import DecodeError, resize_video_frame
 from uvd.media.video import open_video, read_frames
 
 # --- child side -------------------------------------------------------------------------
@@ -77,7 +77,7 @@ def _child_read(name: str, indices: list[int], size: int) -> np.ndarray:
     if _OPEN.get("name") != name:
         raise DecodeError("unreadable_video", f"{name}: not open in the decoder process")
     frames = read_frames(_OPEN["reader"], indices, name=name)
-    return np.stack([resize_frame(f, size) for f in frames])  # (N, size, size, 3) uint8
+    return np.stack([resize_video_frame(f, size) for f in frames])  # (N, size, size, 3) uint8, as LVM resizes
 
 
 # --- parent side ------------------------------------------------------------------------
@@ -126,7 +126,8 @@ class GuardedVideoDecoder:
         return self._call(name, _child_fps, name)
 
     def read_clip(self, name: str, indices: list[int], size: int) -> np.ndarray:
-        """Frames ``indices`` of the open video, each plain-resized to size x size."""
+        """Frames ``indices`` of the open video, each resized to size x size as LVM's
+        read_frames_from_video does (``cv2.resize``, bilinear)."""
         return self._call(name, _child_read, name, indices, size)
 
     def close(self, kill: bool = False) -> None:

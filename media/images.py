@@ -1,5 +1,20 @@
 """Still images: untrusted bytes in, RGB uint8 out, behind a size guard; resizing; PNG grids out.
 
+The pixel path is LVM's own (ytongbai/LVM, evaluation/vqlm_demo/utils.py), so a uvd build tokenizes
+the pixels LVM's release tokenized:
+
+- a still is ``Image.open(path).convert('RGB')`` (no EXIF rotation, alpha dropped, 16-bit
+  saturated at 255) resized by ``.resize((256, 256))``, Pillow's default bicubic
+  (``read_image_to_tensor``);
+- a video frame is resized by ``cv2.resize(frame, (256, 256))``, OpenCV's default bilinear
+  (``read_frames_from_video``).
+
+``PREPROCESS_MODES`` names the ways a build may turn stills into frames: ``lvm`` (the release's
+path above, the default) and ``fast`` (Pillow decodes JPEGs at a reduced DCT scale when they are
+at least twice the target, and OpenCV resizes; not the release's pixels: docs/benchmarks.md
+measures its speed, 2.8x, and its code agreement with ``lvm``). Video frames are resized the
+release's way in both.
+
 Every failure raises :class:`DecodeError` with a reason class, so a job can count
 it, record it in the rejects file and go on. Nothing here ever substitutes data.
 """
@@ -16,6 +31,7 @@ from PIL import Image
 cv2.setNumThreads(1)  # parallelism comes from Beam workers, not from opencv threads
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif")
+PREPROCESS_MODES = ("lvm", "fast")
 
 
 class DecodeError(Exception):
@@ -45,36 +61,61 @@ def check_image_size(data: bytes, *, max_pixels: int, name: str) -> tuple[int, i
     return width, height
 
 
-def decode_image(data: bytes, *, max_pixels: int, name: str) -> np.ndarray:
-    """Image file bytes -> HxWx3 RGB uint8. Grey, alpha and 16-bit inputs become 8-bit RGB."""
+def decode_image(data: bytes, *, max_pixels: int, name: str, draft_size: int = 0) -> np.ndarray:
+    """Image file bytes -> HxWx3 RGB uint8, as LVM's ``Image.open(path).convert('RGB')``: the stored
+    pixels (no EXIF rotation), grey and palette expanded, alpha dropped, 16-bit saturated at 255.
+
+    ``draft_size`` > 0 (the ``fast`` mode) lets a JPEG decode at 1/2, 1/4 or 1/8 scale as long as
+    both sides stay >= twice it (Pillow's ``draft``: the IDCT skips the detail a downscale drops)."""
     if not data:
         raise DecodeError("unreadable_image", f"{name}: empty file")
     check_image_size(data, max_pixels=max_pixels, name=name)
-    arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-    if arr is None:
-        # opencv lacks some formats Pillow reads (e.g. GIF); fall back before giving up.
-        try:
-            with Image.open(io.BytesIO(data)) as im:
-                arr = np.asarray(im.convert("RGB"))
-        except Exception as e:
-            raise DecodeError("unreadable_image", f"{name}: decoding failed ({type(e).__name__}: {e})") from e
-        return np.ascontiguousarray(arr)
-    return cv2.cvtColor(arr, cv2.COLOR_BGR2RGB)
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            if draft_size and im.format == "JPEG":
+                im.draft(None, (2 * draft_size, 2 * draft_size))
+            return np.asarray(im.convert("RGB"))
+    except Exception as e:  # Pillow raises many types for broken or truncated data
+        raise DecodeError("unreadable_image", f"{name}: decoding failed ({type(e).__name__}: {e})") from e
 
 
-def resize_frame(frame: np.ndarray, size: int, *, nearest: bool = False) -> np.ndarray:
-    """LVM's default: a plain resize of the whole frame to size x size (aspect not kept).
-    ``nearest`` for label maps (palette colours, masks), whose colours must not blend."""
+def _check_frame(frame: np.ndarray) -> None:
     if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
         raise ValueError(f"expected HxWx3 uint8, got {frame.shape} {frame.dtype}")
+
+
+def resize_still(frame: np.ndarray, size: int) -> np.ndarray:
+    """LVM's still resize: the whole image to size x size (aspect not kept) with Pillow's default
+    filter for RGB, antialiased bicubic (``pil_im.resize((256, 256))``). Label maps, masks and
+    drawn annotations too: the release resized every modality this way."""
+    _check_frame(frame)
+    if frame.shape[:2] == (size, size):
+        return np.ascontiguousarray(frame)
+    return np.asarray(Image.fromarray(frame).resize((size, size), Image.Resampling.BICUBIC))
+
+
+def resize_video_frame(frame: np.ndarray, size: int) -> np.ndarray:
+    """LVM's video-frame resize: ``cv2.resize(frame, (size, size))``, bilinear without antialiasing."""
+    _check_frame(frame)
+    return cv2.resize(frame, (size, size))
+
+
+def resize_still_fast(frame: np.ndarray, size: int) -> np.ndarray:
+    """The ``fast`` mode's still resize: OpenCV's area average down, bicubic up (not LVM's pixels)."""
+    _check_frame(frame)
     h, w = frame.shape[:2]
     if (h, w) == (size, size):
         return np.ascontiguousarray(frame)
-    if nearest:
-        interp = cv2.INTER_NEAREST
-    else:
-        interp = cv2.INTER_AREA if h * w > size * size else cv2.INTER_CUBIC
-    return cv2.resize(frame, (size, size), interpolation=interp)
+    return cv2.resize(frame, (size, size), interpolation=cv2.INTER_AREA if h * w > size * size else cv2.INTER_CUBIC)
+
+
+STILL_RESIZE = {"lvm": resize_still, "fast": resize_still_fast}
+
+
+def check_preprocess(mode: str) -> str:
+    if mode not in PREPROCESS_MODES:
+        raise ValueError(f"preprocess {mode!r} is not one of {PREPROCESS_MODES}")
+    return mode
 
 
 def image_grid(images: np.ndarray, *, cols: int = 4, pad: int = 4) -> np.ndarray:

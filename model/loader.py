@@ -3,7 +3,9 @@
 A **stream** is the sentences of some build directories (optionally of one source), epoch after
 epoch: each epoch reads the shards in an order seeded by (seed, stream, epoch) and packs tokens
 into rows of ``seq_len + 1`` (``packing="stream"``: LVM's concatenated stream, rows sharing their
-boundary token; ``"rows"``: one sentence per row, padding masked). A ``Cursor`` says where a
+boundary token, so a sentence longer than a row (LVM's 64-image multi-sequence lines) is cut across
+rows exactly as EasyLM cuts it; ``"rows"``: one sentence per row, a long one in consecutive windows,
+padding masked). A ``Cursor`` says where a
 stream's next row starts (epoch, shard, sample, token offset), so a stream restarts exactly there.
 
 A **mixture** interleaves streams by smooth weighted round-robin: row ``g`` of the global order

@@ -69,7 +69,7 @@ class DecodeResources:
         self.videos = GuardedVideoDecoder(VideoGuard(timeout_s=config.video_timeout_s,
                                                      memory_mb=config.video_memory_mb))
         self.ctx = DecodeContext(max_pixels=config.max_image_pixels, video=self.videos,
-                                 image_size=config.image_size)
+                                 image_size=config.image_size, preprocess=config.preprocess)
 
     def close(self) -> None:
         self.videos.close()
@@ -206,9 +206,11 @@ def plan_item(steps: SourceSteps, item: Item) -> list[SentencePlan] | Reject:
         return _reject(item.source, item.key, "plan", e)
 
 
-def plan_group(steps: SourceSteps, name: str, items: Iterable[Item]) -> list[SentencePlan]:
-    """The sentences of all of a source's items, for grouped layouts (pairs, category ...)."""
-    return steps.layouts[name].plan(list(items), steps.contexts[name])  # the layout sorts them by key
+def plan_group(steps: SourceSteps, name: str, items: Iterable[Item]) -> list[SentencePlan | Reject]:
+    """The sentences of all of a source's items, for grouped layouts (pairs, category ...), and a
+    reject for each item no sentence uses (too short, or the ``drop_last`` remainder)."""
+    grouped = steps.layouts[name].plan(list(items), steps.contexts[name])  # the layout sorts them by key
+    return grouped.plans + [_reject(name, key, "plan", error) for key, error in grouped.left_out]
 
 
 def draw_frames(steps: SourceSteps, item: Item, positions: Iterable[Position], ctx: DecodeContext,

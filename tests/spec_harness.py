@@ -45,8 +45,15 @@ def fixture_root_for(specs, root: Path) -> Path:
 
 
 def quick_layout_args(specs) -> dict[str, dict]:
-    """One epoch for every layout that has epochs: fixtures are for structure, not volume."""
-    return {name: {"epochs": 1} for name in specs if "epochs" in get_layout(get_spec(name).layout).defaults}
+    """One epoch for every layout that has epochs, and no drop_last: fixtures are for structure, not
+    volume (test_pipeline_layouts.py tests drop_last)."""
+    quick = {}
+    for name in specs:
+        defaults = get_layout(get_spec(name).layout).defaults
+        args = {k: v for k, v in (("epochs", 1), ("drop_last", False)) if k in defaults}
+        if args:
+            quick[name] = args
+    return quick
 
 
 def build_specs(specs, root: Path, out: Path, *, annotators: dict[str, str] | None = None,

@@ -153,8 +153,15 @@ def check_structure(spec: DatasetSpec, meta) -> None:
         assert set(views) == {spec.views[0]} and len(set(items)) == n
     elif spec.layout == "multiview":
         assert set(views) == {spec.views[0]} and frames == sorted(frames) and len(set(items)) == 1
-    elif spec.layout == "video_annotated":
-        assert views == list(spec.views) * (n // 2) and all(frames[i] == frames[i + 1] for i in range(0, n, 2))
+    elif spec.layout == "multi_sequence":  # shots x tasks x 16 frames: tasks separate, or interleaved
+        k = len(spec.views)
+        separate = views[:16] == [spec.views[0]] * 16
+        assert n % (16 * k) == 0 and len(set(items)) == n // (16 * k)
+        if not separate:
+            assert views == list(spec.views) * (n // k) and all(len(set(frames[i:i + k])) == 1 for i in range(0, n, k))
+    elif spec.layout == "co3d":  # shots x [4 frames, 4 of one annotation]
+        assert n % 8 == 0 and views[:4] == [spec.views[0]] * 4 and views[4] in spec.views[1:]
+        assert frames[:4] == frames[4:8] and len(set(items)) == n // 8
     else:
         raise AssertionError(f"no structure check for layout {spec.layout}")
 
@@ -189,7 +196,7 @@ def test_sentences_rebuild_identically_from_their_metadata(all_built, fixture_ro
     one_per_layout = {}
     for name in sorted(by_source):
         one_per_layout.setdefault(SPECS[name].layout, by_source[name][0])
-    assert len(one_per_layout) == 10
+    assert len(one_per_layout) == 11
     for layout, sentence in sorted(one_per_layout.items()):
         spec = SPECS[sentence.meta.source]
         source = SourceConfig(name=spec.name, spec=spec.name, root=str(fixture_root / spec.folder))

@@ -75,3 +75,26 @@ def test_no_pickle_in_tokens():
     sample["tokens.npy"] = buf.getvalue()
     with pytest.raises(ValueError):
         fmt.decode_sample(sample)
+
+
+def test_sentences_longer_than_16_images_round_trip():
+    """LVM's multi-sequence lines hold 64 images (16384 tokens); format version 3 stores them as any other."""
+    s = make_sentence(n_images=64)
+    sample = fmt.encode_sample(s)
+    meta = json.loads(sample["meta.json"])
+    assert meta["format_version"] == 3 and meta["num_images"] == 64
+    back = fmt.decode_sample(sample)
+    assert back.num_images == 64 and back.num_tokens == 16384 and back.meta == s.meta
+    np.testing.assert_array_equal(back.tokens, s.tokens)
+
+
+def test_version_2_samples_still_read_and_unknown_versions_are_refused():
+    sample = fmt.encode_sample(make_sentence())
+    meta = json.loads(sample["meta.json"])
+    for version, readable in ((2, True), (3, True), (1, False), (4, False)):
+        sample["meta.json"] = json.dumps({**meta, "format_version": version}).encode()
+        if readable:
+            assert fmt.decode_sample(sample).meta == make_sentence().meta
+        else:
+            with pytest.raises(ValueError, match="unsupported format_version"):
+                fmt.decode_sample(sample)

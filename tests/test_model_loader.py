@@ -158,3 +158,40 @@ def test_source_streams_and_clear_errors(two_dirs, tmp_path):
     with pytest.raises(ValueError, match="too few tokens"):
         take(stream(two_dirs[1], split="val", val_fraction=1e-9, seq_len=7).rows(), 1)
     assert Cursor(0, 1) < Cursor(1, 0)
+
+
+# --- sentences longer than a row (LVM's 64-image multi-sequence and 32-image CO3D lines) --------
+
+def easylm_rows(lines: list[np.ndarray], seq_len: int) -> list[np.ndarray]:
+    """EasyLM's JsonDataset + TextProcessor with fields '{tokens}': append every line's tokens to one
+    buffer (no BOS, EOS or separator) and cut rows of seq_len inputs, each with its next-token target,
+    while more than seq_len + 1 tokens are buffered (batch size 1)."""
+    buf, rows = np.empty(0, np.int64), []
+    for line in lines:
+        buf = np.concatenate([buf, line])
+        while len(buf) > seq_len + 1:
+            rows.append(buf[:seq_len + 1])
+            buf = buf[seq_len:]
+    return rows
+
+
+def test_long_sentences_are_cut_across_rows_as_lvms_easylm_loader_cuts_them(tmp_path):
+    long = [make_sentence(i, n_images=n, tokens_per_image=256) for i, n in enumerate((64, 32, 16, 64, 5, 32))]
+    write_test_shards(tmp_path / "long", long, 2)
+    s = stream(tmp_path / "long", seq_len=4096)
+    lines = [x.tokens.reshape(-1).astype(np.int64) for _, _, x in s.sentences(0)]
+    assert max(len(line) for line in lines) == 16384 and sum(map(len, lines)) == 213 * 256
+    expected = easylm_rows(lines, 4096)
+    rows = take(s.rows(), len(expected))
+    assert len(expected) == 13 and all(r[1].epoch == 0 for r in rows)
+    for (row, _), want in zip(rows, expected):
+        np.testing.assert_array_equal(row["tokens"], want)
+        assert row["target_mask"].all()  # every token is trained on, as EasyLM's mask of ones
+    # packing="rows": each sentence alone, cut into windows of 4096 (+1) tokens, the last padded and masked
+    wanted = [(line[start:start + 4097], len(line[start:start + 4097]) - 1)
+              for line in lines for start in range(0, len(line) - 1, 4096)]
+    assert len(wanted) == 4 + 2 + 1 + 4 + 1 + 2
+    windows = take(stream(tmp_path / "long", seq_len=4096, packing="rows").rows(), len(wanted))
+    for (row, _), (piece, targets) in zip(windows, wanted):
+        np.testing.assert_array_equal(row["tokens"][:len(piece)], piece)
+        assert row["target_mask"].sum() == targets and row["target_mask"][:targets].all()

@@ -22,7 +22,7 @@ from uvd.pipeline.graph.transforms import (
 from uvd.pipeline.graph.writing import ItemAccounting, TokenShards
 from uvd.pipeline.records.config import BuildConfig, SourceConfig
 from uvd.tokenizer import load_tokenizer
-from uvd.tokenizer.frames import pad_batch
+from uvd.tokenizer.frames import TaggedFrame, pad_batch
 
 CONFIG = BuildConfig(tokenizer="random:tiny", batch_size=4)
 
@@ -92,7 +92,7 @@ def test_tokens_match_direct_encode(media_dirs):
 
 
     path = media_dirs["images"] / "chelsea.png"
-    frame = decode.resize_frame(decode.decode_image(path.read_bytes(), max_pixels=10**8, name="c"), 256)
+    frame = decode.resize_still(decode.decode_image(path.read_bytes(), max_pixels=10**8, name="c"), 256)
     model = load_tokenizer("random:tiny")
     expected = model.encode(torch.from_numpy(frame[None]).permute(0, 3, 1, 2).float() / 255)[0].numpy()
     with BeamTestPipeline(runner=FnApiRunner()) as p:
@@ -105,7 +105,7 @@ def test_tokens_match_direct_encode(media_dirs):
 def test_handler_codes_do_not_depend_on_batching(media_dirs):
     """A frame's codes are the same alone, in a partial batch, or among other frames."""
 
-    frames = [decode.resize_frame(decode.decode_image(p.read_bytes(), max_pixels=10**8, name=p.name), 256)
+    frames = [decode.resize_still(decode.decode_image(p.read_bytes(), max_pixels=10**8, name=p.name), 256)
               for p in sorted(media_dirs["images"].glob("*.png"))]
     handler = VQGANModelHandler("random:small", batch_size=4, device="cpu")
     model = handler.load_model()
@@ -116,3 +116,20 @@ def test_handler_codes_do_not_depend_on_batching(media_dirs):
         np.testing.assert_array_equal(a, b)
         np.testing.assert_array_equal(a, c)
     assert pad_batch(np.stack(frames[:1]), 4).shape[0] == 4
+
+
+def test_handler_encodes_tagged_frames_in_the_builds_precision(media_dirs):
+    """The gray view arrives as a TaggedFrame (uint8 + 'gray') and is encoded from LVM's float luma;
+    the handler's model runs in the build's tokenizer precision (fp32 unless bf16 is asked for)."""
+    frame = decode.resize_still(decode.decode_image((media_dirs["images"] / "coffee.png").read_bytes(),
+                                                    max_pixels=10**8, name="coffee"), 256)
+    handler = VQGANModelHandler("random:tiny", batch_size=2, device="cpu")
+    model = handler.load_model()
+    assert model.precision == "fp32"
+    tagged = TaggedFrame(frame, "gray")
+    codes = handler.run_inference([frame, tagged], model)
+    assert handler.get_num_bytes([frame, tagged]) == 2 * frame.nbytes
+    floats = torch.from_numpy(tagged.model_input()).permute(2, 0, 1)[None]
+    expected = model.encode(torch.cat([floats, torch.zeros_like(floats)]))[0].numpy()  # padded to the batch shape
+    np.testing.assert_array_equal(codes[1].astype(np.int64), expected)
+    assert VQGANModelHandler("random:tiny", batch_size=2, device="cpu", precision="bf16").load_model().precision == "bf16"

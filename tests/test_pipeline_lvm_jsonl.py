@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from PIL import Image
 
 from uvd.cli import main
 from uvd.format.reading import iter_sentences
@@ -60,6 +61,33 @@ def test_jsonl_to_shards_to_jsonl_gives_the_same_bytes(tmp_path):
     import_jsonl([tmp_path / "lvm.jsonl"], tmp_path / "shards", samples_per_shard=2)
     export_jsonl(tmp_path / "shards", tmp_path / "again.jsonl")
     assert (tmp_path / "again.jsonl").read_bytes() == (tmp_path / "lvm.jsonl").read_bytes()
+
+
+def test_release_lines_of_64_and_32_images_round_trip_through_the_cli(tmp_path):
+    """LVM's multi-sequence (2 shots x 2 tasks x 16 frames) and CO3D (4 x 8) lines: import, export, same bytes."""
+    rng = np.random.default_rng(2)
+    lines = [encode_line(rng.integers(0, 8192, size=256 * n)) for n in (64, 64, 32, 16, 64)]
+    (tmp_path / "multi_seq.jsonl").write_text("\n".join(lines) + "\n")
+    runner = CliRunner()
+    res = runner.invoke(main, ["jsonl", "import", str(tmp_path / "multi_seq.jsonl"), "--out", str(tmp_path / "shards"),
+                               "--samples-per-shard", "2"])
+    assert res.exit_code == 0 and "5 sentences" in res.output and "61,440 tokens" in res.output, res.output
+    assert [s.num_images for s in iter_sentences(tmp_path / "shards")] == [64, 64, 32, 16, 64]
+    res = runner.invoke(main, ["jsonl", "export", str(tmp_path / "shards"), "--out", str(tmp_path / "again.jsonl")])
+    assert res.exit_code == 0 and "5 lines" in res.output, res.output
+    assert (tmp_path / "again.jsonl").read_bytes() == (tmp_path / "multi_seq.jsonl").read_bytes()
+    small = tmp_path / "small_codes.jsonl"  # codes a random:tiny tokenizer (512 codes) can decode
+    small.write_text(encode_line(rng.integers(0, 512, size=256 * 20)) + "\n")  # 20 images: decoding is slow
+    runner.invoke(main, ["jsonl", "import", str(small), "--out", str(tmp_path / "small")])
+    res = runner.invoke(main, ["show", str(tmp_path / "small"), "--out", str(tmp_path / "long.png"),
+                               "--tokenizer", "random:tiny", "--cols", "5"])
+    assert res.exit_code == 0 and "20 image(s) x 256 tokens" in res.output, res.output
+    grid = np.asarray(Image.open(tmp_path / "long.png"))
+    assert grid.shape[:2] == (4 * 256 + 5 * 4, 5 * 256 + 6 * 4)  # 20 decoded images, 4 rows of 5
+    too_long = tmp_path / "too_long.jsonl"
+    too_long.write_text(encode_line(np.zeros(256 * 257)) + "\n")
+    res = runner.invoke(main, ["jsonl", "import", str(too_long), "--out", str(tmp_path / "no")])
+    assert res.exit_code != 0 and "too_long.jsonl:1: 65792 tokens is not 1..256 images" in res.output
 
 
 def test_packed_export_cuts_4096_token_lines_and_keeps_the_tail(tmp_path):

@@ -26,9 +26,11 @@ def test_plan_key_is_stable_dot_free_and_records_positions():
     assert plan(index=1).key != a.key
 
 
-def test_plan_refuses_more_than_16_images_or_none():
+def test_plan_takes_lvms_long_lines_and_refuses_none_or_too_many():
+    assert plan(frames=range(64)).num_images == 64  # a two-task multi-sequence line
+    assert plan(frames=range(sentences.MAX_IMAGES_PER_SENTENCE)).num_images == 256
     with pytest.raises(ValueError):
-        plan(frames=range(17))
+        plan(frames=range(sentences.MAX_IMAGES_PER_SENTENCE + 1))
     with pytest.raises(ValueError):
         plan(frames=())
 

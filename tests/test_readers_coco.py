@@ -136,7 +136,7 @@ def render_one(name: str, root: Path, key: str, views: tuple[str, ...]):
 def test_boxes_are_drawn_over_the_photo_where_annotated(fixture_root):
     item, out = render_one("coco_detection", fixture_root, coco_file_name(139), ("image", "boxes"))
     photo, boxed = out[(0, "image")].pixels, out[(0, "boxes")].pixels
-    assert photo.shape == boxed.shape == (72, 96, 3) and not out[(0, "boxes")].label_map
+    assert photo.shape == boxed.shape == (72, 96, 3)
     for x, y, _, h, cat in item.annotation_json()["boxes"]:
         left, top, bottom = int(round(x)), int(round(y)), int(round(y + h))
         middle = (top + bottom) // 2
@@ -163,7 +163,7 @@ def test_segmentation_paints_polygons_and_decoded_crowds(fixture_root):
     # 724: a crowd (compressed string RLE) over x 4..43, y 50..67, painted over the larger person
     item, out = render_one("coco_segmentation", fixture_root, coco_file_name(724), ("segmentation",))
     seg = out[(0, "segmentation")]
-    assert seg.label_map and seg.pixels.shape == (72, 96, 3)
+    assert seg.pixels.shape == (72, 96, 3)
     assert (seg.pixels[50:68, 4:44] == colour(1)).all()
     assert (seg.pixels[49, 4:12] == 0).all() and (seg.pixels[50:68, 3] == 0).all()
     for m in item.annotation_json()["segmentation"]:
@@ -267,7 +267,7 @@ def test_label_maps_render_through_the_palette(fixture_root, name):
         labels = cv2.imread(item.paths[1], cv2.IMREAD_UNCHANGED)
         assert labels.ndim == 2 and labels.dtype == np.uint8 and len(np.unique(labels)) >= 4
         seg = out[(0, "segmentation")]
-        assert seg.label_map and (seg.pixels == PALETTE[labels]).all()
+        assert (seg.pixels == PALETTE[labels]).all()
         photo = cv2.cvtColor(cv2.imread(item.paths[0]), cv2.COLOR_BGR2RGB)
         assert (out[(0, "image")].pixels == photo).all() and out[(0, "image")].pixels.shape == seg.pixels.shape
 

@@ -26,6 +26,7 @@ from fixtures.images import (
     write_img2dataset_shard,
     write_ip2p_parquet,
 )
+from PIL import Image
 from spec_harness import build_specs, listing, read_sentences
 
 from uvd.dataset_specs import get_spec
@@ -35,11 +36,13 @@ from uvd.pipeline.readers import DecodeContext, make_reader
 from uvd.pipeline.readers.imagenet import ImageFolderReader, ImageNetReader
 from uvd.pipeline.readers.kitti import KittiStereoReader
 from uvd.pipeline.readers.laion import LaionReader
+from uvd.pipeline.readers.modalities import KittiModalitiesReader
 from uvd.pipeline.readers.paired import PairedFilesReader, ParquetPairsReader, SideBySidePairsReader
 from uvd.pipeline.records.items import Item
 
 CTX = DecodeContext(max_pixels=50_000_000)
-FOLDERS = ("imagenet", "laion", "sidd", "lol", "did_mdn", "instructpix2pix", "kitti", "lvmhp", "mpii", "unite")
+FOLDERS = ("imagenet", "laion", "sidd", "lol", "did_mdn", "instructpix2pix", "kitti", "lvmhp", "mpii", "unite",
+           "kitti-cot_crop")
 
 
 @pytest.fixture(scope="module")
@@ -422,6 +425,22 @@ def test_kitti_2012_colored_folders_are_read_too(tmp_path):
                                                              "training/colored_0/000001_10.png"]
     with pytest.raises(DecodeError, match="neither image_2/image_3"):
         list(KittiStereoReader("kitti", {"split": "testing"}).items(str(tmp_path), str(tmp_path)))
+
+
+def test_kitti_modalities_match_files_by_name_across_the_seven_folders(datasets, tmp_path):
+    """LVM's kitti-cot_crop: a frame is an item when every modality folder has its name (up to the first dot)."""
+    items, rejects = listing(KittiModalitiesReader("kitti_multimodal"), datasets / "kitti-cot_crop")
+    assert not rejects and [it.key for it in items] == [f"{i:06d}_10" for i in range(10)]
+    assert [Path(p).parent.name for p in items[0].paths] == list(KittiModalitiesReader.views)
+    out = KittiModalitiesReader("kitti_multimodal").pictures(items[3], [(0, "stereo"), (0, "image")], CTX)
+    np.testing.assert_array_equal(out[(0, "image")].pixels, np.asarray(Image.open(items[3].paths[0]).convert("RGB")))
+    broken = copy_of(datasets, "kitti-cot_crop", tmp_path)
+    (broken / "scene_flow" / "000002_10.png").unlink()
+    write_image(broken / "depth" / "000004_10.jpg", photo(1))  # the same name twice in one modality
+    items, rejects = listing(KittiModalitiesReader("kitti_multimodal"), broken)
+    assert len(items) == 8 and {(r.item_key, r.reason) for r in rejects} == {
+        ("000002_10", "missing_pair"), ("000004_10", "ambiguous_file")}
+    assert str(broken / "scene_flow") in next(r.message for r in rejects if r.reason == "missing_pair")
 
 
 # --- every image spec, end to end ----------------------------------------------------------------------

@@ -95,7 +95,6 @@ def test_vipseg_renders_frames_and_category_colours(fixture_root):
     out = reader.pictures(item, [(4, "frame"), (4, "panoptic")], CTX)
     np.testing.assert_array_equal(out[(4, "frame")].pixels, rgb(Path(item.paths[8])))
     panoptic = out[(4, "panoptic")]
-    assert panoptic.label_map and not out[(4, "frame")].label_map
     mask = vipseg_panomask(video_frames(VIPSEG_VIDEOS[0][2], (64, 48), VIPSEG_VIDEOS[0][1])[4], 4)
     expected = PALETTE[panoptic_categories(mask)]
     np.testing.assert_array_equal(panoptic.pixels, expected)
@@ -159,7 +158,7 @@ def test_hand14k_lists_and_renders_masks(fixture_root):
     assert [Path(p).stem for p in item.paths[0::2]] == [f"{item.key}_{first + 30 * t:010d}" for t in range(12)]
     out = reader.pictures(item, [(3, "frame"), (3, "mask")], CTX)
     mask = out[(3, "mask")]
-    assert mask.label_map and set(np.unique(mask.pixels)) == {0, 255}
+    assert set(np.unique(mask.pixels)) == {0, 255}
     assert (mask.pixels[48 - 10, 14 + 6] == 255).all() and (mask.pixels[2, 2] == 0).all()  # inside / outside a hand
     np.testing.assert_array_equal(out[(3, "frame")].pixels, rgb(Path(item.paths[6])))
 
@@ -427,19 +426,24 @@ def test_every_spec_builds_its_sentences(built):
     by_source: dict[str, list] = {}
     for s in sentences:
         by_source.setdefault(s.meta.source, []).append(s)
-    # images per sentence: 8 (frame, annotation) pairs; AVA's fixture videos have 3 keyframes; 12 object views
-    expected = {"vipseg_panoptic": [16, 16], "hand14k_segmentation": [16, 16], "jhmdb_flow": [16, 16],
-                "jhmdb_pose": [16, 16], "ava_detection": [6, 6], "objaverse_multiview": [12, 12]}
+    # multi-sequence: 2 shots (the two items) x 2 tasks x 16 frames, written separate then interleaved
+    expected = {"vipseg_panoptic": [64, 64], "hand14k_segmentation": [64, 64], "jhmdb_flow": [64, 64],
+                "jhmdb_pose": [64, 64], "ava_detection": [64, 64], "objaverse_multiview": [12, 12]}
     assert {k: sorted(s.num_images for s in v) for k, v in by_source.items()} == expected
     for name, group in by_source.items():
         spec = get_spec(name)
-        assert len({s.meta.item_keys for s in group}) == 2, name  # one sentence per item
         for s in group:
             meta = s.meta
-            assert meta.layout == spec.layout and s.tokens.shape[0] == len(meta.views) and len(meta.item_keys) == 1
-            if spec.layout == "video_annotated":
-                assert meta.views == spec.views * (len(meta.views) // 2)
-                frames = meta.frame_indices[0::2]
-                assert meta.frame_indices[1::2] == frames and list(frames) == sorted(set(frames))
-            else:
+            assert meta.layout == spec.layout and s.tokens.shape[0] == len(meta.views)
+            if spec.layout == "objaverse_multiview" or spec.layout == "multiview":
+                assert len(meta.item_keys) == 1 and len({s.meta.item_keys for s in group}) == 2
                 assert meta.views == ("view",) * 12 and meta.frame_indices == tuple(range(12))
+                continue
+            assert len(meta.item_keys) == 2 and len(group) == 2
+            first = [meta.frame_indices[i] for i in range(64) if meta.image_items[i] == 0]
+            if meta.views[:16] == (spec.views[0],) * 16:  # tasks separate: [A frames, A annotations, B ...]
+                assert meta.views == (spec.views[0],) * 16 + (spec.views[1],) * 16 + (spec.views[0],) * 16 + (
+                    spec.views[1],) * 16
+                assert first[:16] == first[16:] and first[:16] == sorted(set(first[:16]))
+            else:  # interleaved: [A f0 frame, A f0 annotation, A f1 ...]
+                assert meta.views == spec.views * 32 and first[0::2] == first[1::2]

@@ -5,6 +5,7 @@ folders, malformed inputs, and an end-to-end build of all 19 video specs from th
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import pytest
 from fixtures import make_fixture
 from fixtures.common import write_image
 from fixtures.videos import BIKES, CARPHONE, FIXTURES, frames
+from PIL import Image
 from spec_harness import build_specs, listing, read_sentences, spec_listing
 
 from uvd.dataset_specs import get_spec
@@ -175,7 +177,7 @@ def test_video_frames_render_the_requested_frames(fixture_root, video_ctx):
     truth = frames(24, BIKES)
     for frame, other in ((0, 23), (23, 0)):
         render = out[(frame, "frame")]
-        assert render.pixels.shape == (64, 64, 3) and render.pixels.dtype == np.uint8 and not render.label_map
+        assert render.pixels.shape == (64, 64, 3) and render.pixels.dtype == np.uint8
         own, far = (cv2.resize(truth[i], (64, 64)) for i in (frame, other))
         assert mean_abs(render.pixels, own) < 8 < mean_abs(render.pixels, far), frame
 
@@ -320,6 +322,8 @@ def test_every_spec_builds_one_clip_per_item(built):
     for name in SPECS:
         assert summary["items"][name]["written"] == 2, name
     for s in sentences:
+        if s.meta.source == "co3d":
+            continue  # LVM's CO3D sentences: test_co3d_builds_lvms_mask_and_depth_mask_sentences
         spec = get_spec(s.meta.source)
         [key] = s.meta.item_keys
         total = EXPECTED[spec.name][key]
@@ -331,6 +335,36 @@ def test_every_spec_builds_one_clip_per_item(built):
         else:  # a stride from [1, min(4, (T - 1) // 15)]
             assert 1 <= steps.pop() <= min(4, (total - 1) // 15)
         assert 0 <= s.meta.frame_indices[0] and s.meta.frame_indices[-1] < total
+
+
+def test_co3d_builds_lvms_mask_and_depth_mask_sentences(built, fixture_root):
+    """Both sequences are the shots of one group (drop_last off in these builds): [4 frames, 4 masks] per
+    shot, then the same frames with their depth masks; each image is its file at that sorted position."""
+    _, sentences, _, _ = built
+    co3d = [s for s in sentences if s.meta.source == "co3d"]
+    assert [s.meta.sentence_index for s in co3d] == [0, 1] and all(s.tokens.shape == (16, 256) for s in co3d)
+    for s, annotation in zip(co3d, ("mask", "depth_mask")):
+        assert s.meta.item_keys == ("apple/110_13051_23361", "teddybear/34_1403_4393")
+        assert s.meta.views == (("frame",) * 4 + (annotation,) * 4) * 2
+        frames = s.meta.frame_indices
+        assert frames[:4] == frames[4:8] and frames[8:12] == frames[12:]
+        assert frames[:4] == co3d[0].meta.frame_indices[:4]  # the same frames in both sentences
+    reader = make_reader(get_spec("co3d"))
+    item = next(it for it in spec_listing("co3d", fixture_root)[0] if it.key == "apple/110_13051_23361")
+    out = reader.pictures(item, [(3, "frame"), (3, "mask"), (3, "depth_mask")], CTX)
+    for view, folder in (("frame", "images"), ("mask", "masks"), ("depth_mask", "depth_masks")):
+        path = fixture_root / "co3d" / item.key / folder / sorted(os.listdir(fixture_root / "co3d" / item.key / folder))[3]
+        np.testing.assert_array_equal(out[(3, view)].pixels, np.asarray(Image.open(path).convert("RGB")))
+
+
+def test_co3d_sequences_whose_masks_do_not_pair_up_are_rejected(fixture_root, tmp_path):
+    root = copy_of(fixture_root, "co3d", tmp_path)
+    os.remove(root / "apple" / "110_13051_23361" / "depth_masks" / "frame000007.png")
+    items, rejects = spec_listing("co3d", tmp_path)
+    assert [it.key for it in items] == ["teddybear/34_1403_4393"]
+    [reject] = rejects
+    assert (reject.item_key, reject.reason) == ("apple/110_13051_23361", "missing_pair")
+    assert "20 images, 20 masks, 19 depth_masks" in reject.message
 
 
 def test_broken_entries_are_rejected_naming_their_files(built):

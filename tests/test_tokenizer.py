@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import hashlib
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 from safetensors.torch import load_file, save_file
+from sample_media import photo
 
+from uvd.media.images import resize_still
 from uvd.tokenizer import CONFIGS, VQGAN, VQGANConfig, get_config, load_tokenizer, save_tokenizer
+from uvd.tokenizer.frames import TaggedFrame, model_inputs, preview
 from uvd.tokenizer.modules import AttnBlock, VectorQuantizer
 
 
@@ -122,6 +127,39 @@ def test_inference_paths_agree_with_the_training_forward():
     compiled = load_tokenizer("bundled", compile=True)
     assert torch.equal(compiled.encode(x), eager)
     assert torch.allclose(compiled.decode_code(eager), model.decode_code(eager), atol=1e-4)
+
+
+def test_fp32_by_default_and_bf16_only_when_asked():
+    """LVM encodes in fp32 on every device; bf16 autocast is an opt-in that changes some codes."""
+    model = load_tokenizer("bundled")
+    assert model.precision == "fp32" and type(model._autocast()).__name__ == "nullcontext"
+    x = torch.from_numpy(np.stack([resize_still(np.asarray(Image.open(photo(n)).convert("RGB")), 256)
+                                   for n in ("astronaut.png", "coffee.png")])).permute(0, 3, 1, 2).float() / 255
+    fp32 = model.encode(x)
+    bf16 = model.with_precision("bf16").encode(x)
+    assert isinstance(model._autocast(), torch.autocast)
+    agreement = float((bf16 == fp32).float().mean())
+    assert 0.5 < agreement < 1.0, agreement  # close, not equal: why bf16 is not the default
+    assert torch.equal(model.with_precision("fp32").encode(x), fp32)
+    with pytest.raises(ValueError, match="not one of"):
+        model.with_precision("fp16")
+
+
+def test_gray_frames_reach_the_encoder_as_lvms_float_luma():
+    """A TaggedFrame 'gray' becomes LVM's unrounded float luma of the [0, 1] image, not a uint8 gray."""
+    frame = resize_still(np.asarray(Image.open(photo("chelsea.png")).convert("RGB")), 256)
+    image = (frame / 255.0).astype(np.float32)
+    release = np.array(np.stack((np.dot(image[..., :3], [0.2989, 0.5870, 0.1140]),) * 3, axis=-1), np.float32)
+    inputs = model_inputs([frame, TaggedFrame(frame, "gray")], 4, torch.device("cpu"))
+    assert inputs.shape == (4, 3, 256, 256) and inputs.dtype == torch.float32
+    assert torch.equal(inputs[0], torch.from_numpy(image).permute(2, 0, 1))
+    assert torch.equal(inputs[1], torch.from_numpy(release).permute(2, 0, 1))
+    assert not torch.equal(inputs[1] * 255, (inputs[1] * 255).round())  # not quantised to 8 bits
+    assert float(model_inputs([TaggedFrame(np.full((256, 256, 3), 255, np.uint8), "gray")], 1, "cpu").max()) == \
+        pytest.approx(0.9999)  # the weights sum to 0.9999: white is not 1.0
+    assert preview([TaggedFrame(frame, "gray")])[0].dtype == np.uint8
+    with pytest.raises(ValueError, match="unknown float transform"):
+        TaggedFrame(frame, "sepia")
 
 
 def test_bad_specs():

@@ -19,7 +19,7 @@ from click.testing import CliRunner
 from safetensors.torch import save_file
 
 from uvd.cli.tokenizer import tokenizer as tokenizer_cli
-from uvd.media.images import resize_frame
+from uvd.media.images import resize_still
 from uvd.tokenizer import VQGAN, CheckpointError, VQGANConfig, load_tokenizer, save_tokenizer
 
 # Small but complete: 5 levels (f16), attention at 16x16 with 2 blocks per level (so open-muse's
@@ -40,7 +40,7 @@ def make_model(model_input_range, seed=0) -> VQGAN:
 def photos() -> torch.Tensor:
 
 
-    frames = [resize_frame(img, 256) for img in (skimage.data.astronaut(), skimage.data.coffee())]
+    frames = [resize_still(img, 256) for img in (skimage.data.astronaut(), skimage.data.coffee())]
     return torch.stack([torch.from_numpy(f).permute(2, 0, 1).float() / 255 for f in frames])
 
 

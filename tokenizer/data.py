@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from uvd.media.images import decode_image, resize_frame
+from uvd.media.images import decode_image, resize_still_fast
 from uvd.media.video import open_video, read_frames
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif")
@@ -84,14 +84,14 @@ def load_frames(files: list[MediaFile], *, size: int, frame_stride: int = 1,
     for file in files:
         if file.kind == "image":
             frame = decode_image(file.path.read_bytes(), max_pixels=MAX_PIXELS, name=str(file.path))
-            frames.append(resize_frame(frame, size))
+            frames.append(resize_still_fast(frame, size))
         else:
             reader = open_video(str(file.path), name=str(file.path))
             indices = list(range(0, len(reader), frame_stride))
             if max_frames_per_video > 0:
                 indices = indices[:max_frames_per_video]
             for frame in read_frames(reader, indices, name=str(file.path)):
-                frames.append(resize_frame(np.ascontiguousarray(frame), size))
+                frames.append(resize_still_fast(np.ascontiguousarray(frame), size))
             del reader
     if not frames:
         return np.zeros((0, size, size, 3), np.uint8)

@@ -1,4 +1,9 @@
-"""The VQGAN tokenizer: images in [0, 1] <-> token ids, plus the training forward pass."""
+"""The VQGAN tokenizer: images in [0, 1] <-> token ids, plus the training forward pass.
+
+Inference runs in float32 on every device by default, as LVM's release encodes and decodes
+(open-muse's VQGANModel, never autocast). ``precision="bf16"`` opts into bfloat16 autocast for
+speed; it changes codes (docs/benchmarks.md measures how many), so builds record the precision.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,8 @@ from torch import nn
 
 from uvd.tokenizer.config import TokenizerInfo, VQGANConfig
 from uvd.tokenizer.modules import Decoder, Encoder, VectorQuantizer
+
+PRECISIONS = ("fp32", "bf16")
 
 
 def to_model_space(images: torch.Tensor, model_range: tuple[float, float] = (-1.0, 1.0)) -> torch.Tensor:
@@ -39,6 +46,7 @@ class VQGANOutput:
 class VQGAN(nn.Module):
     """taming-transformers' VQModel (state_dict keys identical), built from a VQGANConfig."""
     info: TokenizerInfo | None = None  # set by load_tokenizer: where the weights came from
+    precision: str = "fp32"  # of encode / decode_code (PRECISIONS); see with_precision
 
     def __init__(self, *, config: VQGANConfig):
         super().__init__()
@@ -67,10 +75,17 @@ class VQGAN(nn.Module):
     def device(self) -> torch.device:
         return self.quant_conv.weight.device
 
+    def with_precision(self, precision: str) -> VQGAN:
+        """Set the precision of ``encode`` / ``decode_code``: ``fp32`` (LVM's, the default) or ``bf16``
+        (autocast on any device; the quantizer still measures distances in fp32)."""
+        if precision not in PRECISIONS:
+            raise ValueError(f"tokenizer precision {precision!r} is not one of {PRECISIONS}")
+        self.precision = precision
+        return self
+
     def _autocast(self) -> contextlib.AbstractContextManager:
-        """bf16 on CUDA (the quantizer still measures distances in fp32); plain fp32 elsewhere."""
-        if self.device.type == "cuda":
-            return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+        if self.precision == "bf16":
+            return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
     def _check_images(self, images: torch.Tensor) -> torch.Tensor:

@@ -10,11 +10,12 @@ import torch
 from apache_beam.ml.inference.base import ModelHandler
 
 from uvd.tokenizer import load_tokenizer
-from uvd.tokenizer.frames import encode_batch
+from uvd.tokenizer.frames import Frame, encode_batch
 
 
-class VQGANModelHandler(ModelHandler[np.ndarray, np.ndarray, Any]):
-    """Loads the tokenizer once per worker and encodes batches of HxWx3 uint8 frames.
+class VQGANModelHandler(ModelHandler[Frame, np.ndarray, Any]):
+    """Loads the tokenizer once per worker and encodes batches of HxWx3 uint8 frames (or TaggedFrames,
+    whose float transform tokenizer/frames.py applies), in the build's precision.
 
     The model is built in ``load_model`` (called by RunInference on the worker), never
     when the pipeline is constructed, so the launcher stays light and the handler
@@ -22,23 +23,25 @@ class VQGANModelHandler(ModelHandler[np.ndarray, np.ndarray, Any]):
     depend on how Beam happened to batch a frame), so a compiled model sees one shape.
     """
 
-    def __init__(self, tokenizer: str, *, batch_size: int, device: str = "auto", compile: bool = False):
+    def __init__(self, tokenizer: str, *, batch_size: int, device: str = "auto", compile: bool = False,
+                 precision: str = "fp32"):
         super().__init__(min_batch_size=1, max_batch_size=batch_size)
         self._batch_size = batch_size
         self._tokenizer = tokenizer
         self._device = device
         self._compile = compile
+        self._precision = precision
 
     def load_model(self):
         device = self._device
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
-        return load_tokenizer(self._tokenizer, device=device, compile=self._compile)
+        return load_tokenizer(self._tokenizer, device=device, compile=self._compile).with_precision(self._precision)
 
-    def run_inference(self, batch: Sequence[np.ndarray], model, inference_args=None) -> list[np.ndarray]:
-        return list(encode_batch(model, np.stack(batch), self._batch_size))
+    def run_inference(self, batch: Sequence[Frame], model, inference_args=None) -> list[np.ndarray]:
+        return list(encode_batch(model, batch, self._batch_size))
 
-    def get_num_bytes(self, batch: Sequence[np.ndarray]) -> int:
+    def get_num_bytes(self, batch: Sequence[Frame]) -> int:
         return sum(f.nbytes for f in batch)
 
     def get_metrics_namespace(self) -> str:

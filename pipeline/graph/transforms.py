@@ -156,11 +156,13 @@ class PlanItemSentencesFn(_PerSourceFn):
 
 
 class PlanGroupSentencesFn(_PerSourceFn):
-    """(source, all its items) -> SentencePlans, for grouped layouts (pairs, category, ...)."""
+    """(source, all its items) -> SentencePlans, for grouped layouts (pairs, category, ...), and a
+    reject for each item no sentence uses."""
 
     def process(self, element):
         name, items = element
-        yield from steps.plan_group(self.steps, name, items)
+        for plan in steps.plan_group(self.steps, name, items):
+            yield rejected(plan) if isinstance(plan, Reject) else plan
 
 
 class SentencePlans(beam.PTransform):
@@ -177,9 +179,10 @@ class SentencePlans(beam.PTransform):
                    | "OfGroupedLayouts" >> beam.Filter(lambda it, names: it.source in names, names=self.grouped)
                    | "BySource" >> beam.Map(lambda it: (it.source, it))
                    | "ItemsOfSource" >> beam.GroupByKey()
-                   | "PlanGroups" >> beam.ParDo(PlanGroupSentencesFn(self.sources, self.config)))
-        plans = (per_item.plans, grouped) | "AllPlans" >> beam.Flatten()
-        return plans, per_item[REJECTS]
+                   | "PlanGroups" >> beam.ParDo(PlanGroupSentencesFn(self.sources, self.config)).with_outputs(
+                       REJECTS, main="plans"))
+        plans = (per_item.plans, grouped.plans) | "AllPlans" >> beam.Flatten()
+        return plans, (per_item[REJECTS], grouped[REJECTS]) | "PlanRejects" >> beam.Flatten()
 
 
 # --- DecodedFrames: pixels for every planned position --------------------------------------------
@@ -251,7 +254,8 @@ class TokenizedFrames(beam.PTransform):
 
     def expand(self, frames):
         handler = KeyedModelHandler(VQGANModelHandler(self.config.tokenizer, batch_size=self.config.batch_size,
-                                                      device=self.device, compile=self.config.compile_tokenizer))
+                                                      device=self.device, compile=self.config.compile_tokenizer,
+                                                      precision=self.config.tokenizer_precision))
         encode = RunInference(handler)
         if self.accelerator:
             encode = encode.with_resource_hints(accelerator=self.accelerator)

@@ -7,15 +7,21 @@ and can be rebuilt from its metadata.
 
 Two kinds of layout:
 
-- per item (``video``, ``frame_sequence``, ``multiview``, ``video_annotated``,
-  ``single_image``): an item's sentences depend on that item only;
-- grouped (``pairs``, ``colorization``, ``inpainting``, ``multimodal``, ``category``): each
-  epoch permutes the source's items (sorted by key first, so arrival order never matters)
-  and cuts the permutation into sentences of unrelated items of the same task.
+- per item (``video``, ``frame_sequence``, ``multiview``, ``single_image``): an item's
+  sentences depend on that item only;
+- grouped (``pairs``, ``colorization``, ``inpainting``, ``multimodal``, ``multi_sequence``,
+  ``co3d``, ``category``): each sentence holds several items (shots) of the source. Most permute
+  the source's items each epoch (sorted by key first, so arrival order never matters) and cut the
+  permutation into groups of unrelated items of the same task; ``co3d`` takes consecutive items.
 
-An item a per-item layout cannot use (a video shorter than a clip) raises ``DecodeError``
-with a reason class; it is rejected, never padded. A grouped layout's last sentence of an
-epoch may hold fewer items than the others: it is kept, not dropped.
+An item a layout cannot use (a video shorter than a clip) is rejected with a reason class, never
+padded: a per-item layout raises ``DecodeError``, a grouped one returns it in ``Grouped.left_out``.
+Grouped layouts drop the remainder that cannot fill a whole sentence (``drop_last``, as the
+release's DataLoaders do): ``len % group`` items, a seeded choice that is the same in every
+epoch, each recorded as rejected (``drop_last``), so every sentence has the release's length.
+``category`` keeps every image (see its docstring). Sentences may be longer than 16 images
+(multi_sequence: 2 shots x tasks x 16 frames; co3d: 4 shots x 8): the trainer cuts them across
+rows as LVM's EasyLM loader does.
 """
 
 from __future__ import annotations
@@ -66,7 +72,7 @@ class LayoutContext:
 class Layout:
     name: str
     grouped: bool
-    plan: Callable[..., list[SentencePlan]]  # per item: (item, ctx); grouped: (items, ctx)
+    plan: Callable[..., list[SentencePlan] | Grouped]  # per item: (item, ctx) -> plans; grouped: (items, ctx)
     defaults: Mapping[str, Any] = field(default_factory=dict)
     description: str = ""
 
@@ -161,28 +167,16 @@ def multiview(item: Item, ctx: LayoutContext) -> list[SentencePlan]:
     return [ctx.plan([Position(item.key, f, ctx.views[0]) for f in frames], key_item=item.key, index=0, seed=seed)]
 
 
-def video_annotated(item: Item, ctx: LayoutContext) -> list[SentencePlan]:
-    """Frames and their annotation maps interleaved, [frame, annotation] x 8: frames chosen as a
-    frame sequence (stride from [1, max_stride], random start) among the item's annotated frames."""
-    a = ctx.args
-    n, epochs = int(a["n_frames"]), int(a["epochs"])
-    if item.num_frames < int(a["min_frames"]):
-        raise DecodeError("sequence_too_short", f"{item.key}: {item.num_frames} annotated frames, fewer than "
-                                                f"{a['min_frames']}")
-    seed = item_seed(ctx.global_seed, ctx.source, item.key)
-    plans = []
-    for epoch in range(epochs):
-        if item.num_frames < n:
-            frames = list(range(item.num_frames))
-        else:
-            frames = _sequence_frames(item.num_frames, n, int(a["max_stride"]),
-                                      random.Random(derive_seed(seed, "epoch", epoch)))
-        positions = [Position(item.key, f, v) for f in frames for v in ctx.views]
-        plans.append(ctx.plan(positions, key_item=item.key, index=epoch, seed=seed))
-    return plans
-
-
 # --- grouped ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Grouped:
+    """What a grouped layout makes of a source: its sentences, and the items none of them uses
+    (each with the reason, recorded as a reject)."""
+
+    plans: list[SentencePlan]
+    left_out: list[tuple[str, DecodeError]] = field(default_factory=list)
+
 
 def _epoch_order(items: Sequence[Item], ctx: LayoutContext, epoch: int) -> tuple[list[Item], random.Random, int]:
     seed = item_seed(ctx.global_seed, ctx.source, ctx.epoch_key(epoch))
@@ -192,40 +186,116 @@ def _epoch_order(items: Sequence[Item], ctx: LayoutContext, epoch: int) -> tuple
     return order, rng, seed
 
 
-def pairs(items: Sequence[Item], ctx: LayoutContext) -> list[SentencePlan]:
+def _whole_groups(items: Sequence[Item], ctx: LayoutContext, size: int) -> tuple[list[Item], list]:
+    """LVM's ``drop_last``: the items that fill whole sentences of ``size`` items, by key, and the
+    ``len % size`` left over (a seeded choice, the same every epoch) with the reason."""
+    order = sorted(items, key=lambda it: it.key)
+    extra = len(order) % size if ctx.args.get("drop_last", True) else 0
+    if not extra:
+        return order, []
+    rng = random.Random(item_seed(ctx.global_seed, ctx.source, "@drop_last"))
+    dropped = set(rng.sample(range(len(order)), extra))
+    reason = (f"left out by drop_last: {len(order)} items of {ctx.source} do not fill whole sentences of {size} "
+              f"(LVM's tokenize scripts drop the remainder too)")
+    return ([it for i, it in enumerate(order) if i not in dropped],
+            [(order[i].key, DecodeError("drop_last", f"{order[i].key}: {reason}")) for i in sorted(dropped)])
+
+
+def _long_enough(items: Sequence[Item], n: int) -> tuple[list[Item], list]:
+    """Items with at least ``n`` frames, and a ``sequence_too_short`` reason for each other one."""
+    short = [(it.key, DecodeError("sequence_too_short", f"{it.key}: {it.num_frames} frames, fewer than {n}"))
+             for it in items if it.num_frames < n]
+    return [it for it in items if it.num_frames >= n], short
+
+
+def pairs(items: Sequence[Item], ctx: LayoutContext) -> Grouped:
     """[x, y] x 8: each epoch a seeded permutation of the source's pairs, cut into sentences of
     ``n_pairs`` unrelated pairs (tokenize_paired_dataset_muse.py). ``views`` are (x, y)."""
     n, epochs = int(ctx.args["n_pairs"]), int(ctx.args["epochs"])
+    kept, left_out = _whole_groups(items, ctx, n)
     plans = []
     for epoch in range(epochs):
-        order, _, seed = _epoch_order(items, ctx, epoch)
+        order, _, seed = _epoch_order(kept, ctx, epoch)
         for index, start in enumerate(range(0, len(order), n)):
             positions = [Position(it.key, 0, v) for it in order[start:start + n] for v in ctx.views]
             plans.append(ctx.plan(positions, key_item=ctx.epoch_key(epoch), index=index, seed=seed))
-    return plans
+    return Grouped(plans, left_out)
 
 
-def multimodal(items: Sequence[Item], ctx: LayoutContext) -> list[SentencePlan]:
+def multimodal(items: Sequence[Item], ctx: LayoutContext) -> Grouped:
     """3 shots x 5 modalities: each epoch a permutation of the items cut into groups of ``n_shots``;
     each sentence shuffles the modality order once and uses it for every shot
     (tokenize_multi_datasets_muse.py with shuffle_tasks)."""
     n, epochs = int(ctx.args["n_shots"]), int(ctx.args["epochs"])
+    kept, left_out = _whole_groups(items, ctx, n)
     plans = []
     for epoch in range(epochs):
-        order, rng, seed = _epoch_order(items, ctx, epoch)
+        order, rng, seed = _epoch_order(kept, ctx, epoch)
         for index, start in enumerate(range(0, len(order), n)):
             modalities = list(ctx.views)
             rng.shuffle(modalities)
             positions = [Position(it.key, 0, v) for it in order[start:start + n] for v in modalities]
             plans.append(ctx.plan(positions, key_item=ctx.epoch_key(epoch), index=index, seed=seed))
-    return plans
+    return Grouped(plans, left_out)
 
 
-def category(items: Sequence[Item], ctx: LayoutContext) -> list[SentencePlan]:
+def multi_sequence(items: Sequence[Item], ctx: LayoutContext) -> Grouped:
+    """Aligned sequences of several tasks (the spec's views: frames and their annotations), as
+    tokenize_multi_seq_images_muse.py: per item and epoch, 16 frame indices shared by every task
+    (stride from [1, min(4, (T-1)//15)], random start); each epoch permutes the items and takes
+    ``n_shots`` (2) at a time; each group is written twice, the tasks kept separate
+    [shot, task, frame] and then interleaved frame by frame [shot, frame, task]. With 2 tasks a
+    sentence is 2 x 2 x 16 = 64 images. Items with fewer than 16 frames are rejected."""
+    a = ctx.args
+    n, max_stride, shots, epochs = int(a["n_frames"]), int(a["max_stride"]), int(a["n_shots"]), int(a["epochs"])
+    usable, too_short = _long_enough(items, n)
+    kept, left_out = _whole_groups(usable, ctx, shots)
+    plans = []
+    for epoch in range(epochs):
+        order, _, seed = _epoch_order(kept, ctx, epoch)
+        for index, start in enumerate(range(0, len(order), shots)):
+            group = order[start:start + shots]
+            frames = {it.key: _sequence_frames(it.num_frames, n, max_stride, random.Random(derive_seed(
+                item_seed(ctx.global_seed, ctx.source, it.key), "epoch", epoch))) for it in group}
+            separate = [Position(it.key, f, v) for it in group for v in ctx.views for f in frames[it.key]]
+            interleaved = [Position(it.key, f, v) for it in group for f in frames[it.key] for v in ctx.views]
+            for j, positions in enumerate((separate, interleaved)):
+                plans.append(ctx.plan(positions, key_item=ctx.epoch_key(epoch), index=2 * index + j, seed=seed))
+    return Grouped(plans, too_short + left_out)
+
+
+def co3d(items: Sequence[Item], ctx: LayoutContext) -> Grouped:
+    """tokenize_co3d_muse.py: views (frame, mask, depth_mask) of a sequence at 4 shared frame
+    indices (stride from [1, min(4, (L-1)//3)], random start, drawn per epoch); ``n_shots`` (4)
+    consecutive sequences (key order: the release's listing order) make a group, which gives one
+    sentence per annotation view: [frames x 4, masks x 4] x 4 shots, then [frames x 4,
+    depth masks x 4] x 4 shots (32 images each)."""
+    a = ctx.args
+    n, max_stride, shots, epochs = int(a["n_frames"]), int(a["max_stride"]), int(a["n_shots"]), int(a["epochs"])
+    usable, too_short = _long_enough(items, n)
+    kept, left_out = _whole_groups(usable, ctx, shots)
+    image, *annotations = ctx.views
+    plans = []
+    for epoch in range(epochs):
+        seed = item_seed(ctx.global_seed, ctx.source, ctx.epoch_key(epoch))
+        for index, start in enumerate(range(0, len(kept), shots)):
+            group = kept[start:start + shots]
+            frames = {it.key: _sequence_frames(it.num_frames, n, max_stride, random.Random(derive_seed(
+                item_seed(ctx.global_seed, ctx.source, it.key), "epoch", epoch))) for it in group}
+            for j, view in enumerate(annotations):
+                positions = [Position(it.key, f, v) for it in group for v in (image, view) for f in frames[it.key]]
+                plans.append(ctx.plan(positions, key_item=ctx.epoch_key(epoch), index=len(annotations) * index + j,
+                                      seed=seed))
+    return Grouped(plans, too_short + left_out)
+
+
+def category(items: Sequence[Item], ctx: LayoutContext) -> Grouped:
     """4 classes x 4 images: each epoch shuffles every class's images into runs of ``per_class``,
     then fills each sentence with runs of ``n_classes`` distinct classes, taking first from the
     classes with the most runs left so that classes run out together. Every image is used once
-    per epoch; the last sentences may hold fewer classes, or shorter runs, when the data does."""
+    per epoch; the last sentences may hold fewer classes, or shorter runs, when the data does.
+    (The release's category script cannot run as shipped; this is uvd's reading of its intent,
+    docs/LVM.md.)"""
     n_classes, per_class, epochs = int(ctx.args["n_classes"]), int(ctx.args["per_class"]), int(ctx.args["epochs"])
     by_class: dict[str, list[Item]] = {}
     for it in sorted(items, key=lambda it: it.key):
@@ -248,9 +318,10 @@ def category(items: Sequence[Item], ctx: LayoutContext) -> list[SentencePlan]:
             positions = [Position(it.key, 0, ctx.views[0]) for c in chosen for it in runs[c].pop()]
             plans.append(ctx.plan(positions, key_item=ctx.epoch_key(epoch), index=index, seed=seed))
             index += 1
-    return plans
+    return Grouped(plans)
 
 
+PAIRS = {"n_pairs": 8, "drop_last": True}
 LAYOUTS: dict[str, Layout] = {layout.name: layout for layout in [
     Layout("single_image", False, single_image, {}, "one sentence per item of its views: [image]"),
     Layout("video", False, video, {"n_frames": 16, "strides": (8,), "epochs": 1, "clips": "random",
@@ -259,13 +330,16 @@ LAYOUTS: dict[str, Layout] = {layout.name: layout for layout in [
     Layout("frame_sequence", False, frame_sequence, {"n_frames": 16, "max_stride": 4, "epochs": 1},
            "16 frames, stride from [1, min(4, (T-1)//15)], random start"),
     Layout("multiview", False, multiview, {"max_views": 16, "min_views": 2}, "an object's views in rotation order"),
-    Layout("video_annotated", False, video_annotated, {"n_frames": 8, "max_stride": 4, "epochs": 1, "min_frames": 2},
-           "[frame, annotation] x 8, interleaved"),
-    Layout("pairs", True, pairs, {"n_pairs": 8, "epochs": 5}, "[x, y] x 8 unrelated pairs of one task"),
-    Layout("colorization", True, pairs, {"n_pairs": 8, "epochs": 2}, "[gray, color] x 8"),
-    Layout("inpainting", True, pairs, {"n_pairs": 8, "epochs": 5}, "[masked, original] x 8"),
-    Layout("multimodal", True, multimodal, {"n_shots": 3, "epochs": 5},
+    Layout("pairs", True, pairs, {**PAIRS, "epochs": 5}, "[x, y] x 8 unrelated pairs of one task"),
+    Layout("colorization", True, pairs, {**PAIRS, "epochs": 2}, "[gray, color] x 8"),
+    Layout("inpainting", True, pairs, {**PAIRS, "epochs": 5}, "[masked, original] x 8"),
+    Layout("multimodal", True, multimodal, {"n_shots": 3, "epochs": 5, "drop_last": True},
            "3 shots x 5 modalities, one shuffled modality order per sentence"),
+    Layout("multi_sequence", True, multi_sequence,
+           {"n_frames": 16, "max_stride": 4, "n_shots": 2, "epochs": 1, "drop_last": True},
+           "2 shots x tasks x 16 aligned frames, written tasks-separate then interleaved"),
+    Layout("co3d", True, co3d, {"n_frames": 4, "max_stride": 4, "n_shots": 4, "epochs": 1, "drop_last": True},
+           "[4 frames, 4 masks] x 4 sequences, then [4 frames, 4 depth masks] x 4"),
     Layout("category", True, category, {"n_classes": 4, "per_class": 4, "epochs": 1}, "4 classes x 4 images"),
 ]}
 

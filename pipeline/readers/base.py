@@ -39,6 +39,12 @@ class DecodeContext:
     max_pixels: int
     video: Any = None  # a GuardedVideoDecoder, for readers of video files
     image_size: int = 256
+    preprocess: str = "lvm"  # media.images.PREPROCESS_MODES: how stills become frames
+
+    @property
+    def draft_size(self) -> int:
+        """The size a JPEG may be decoded down towards (``fast`` mode only; 0: full size)."""
+        return self.image_size if self.preprocess == "fast" else 0
 
 
 class Reader(ABC):
@@ -130,13 +136,18 @@ class Reader(ABC):
             raise ValueError(f"reader {self.name} cannot render view(s) {bad} of {item.key}; it has {self.views}")
 
 
+def decode_still(data: bytes, ctx: DecodeContext, name: str) -> np.ndarray:
+    """Image bytes -> (H, W, 3) uint8 RGB, decoded as the build's preprocess mode decodes stills."""
+    return decode_image(data, max_pixels=ctx.max_pixels, name=name, draft_size=ctx.draft_size)
+
+
 def read_image(path: str, ctx: DecodeContext) -> np.ndarray:
     """A still from any file system -> (H, W, 3) uint8 RGB; DecodeError names the file."""
     try:
         data = storage.read_bytes(path)
     except OSError as e:
         raise DecodeError("unreadable_file", f"{path}: {e}") from e
-    return decode_image(data, max_pixels=ctx.max_pixels, name=path)
+    return decode_still(data, ctx, path)
 
 
 def decode_unchanged(path: str, ctx: DecodeContext, *, reason: str) -> np.ndarray:

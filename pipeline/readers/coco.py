@@ -262,8 +262,7 @@ class CocoReader(Reader):
         if "keypoints" in wanted:
             drawn["keypoints"] = Picture(draw_keypoints((h, w), ann["keypoints"], "coco17"))
         if "segmentation" in wanted:
-            drawn["segmentation"] = Picture(colorize_labels(self._paint(item, ann["segmentation"], (h, w))),
-                                           label_map=True)
+            drawn["segmentation"] = Picture(colorize_labels(self._paint(item, ann["segmentation"], (h, w))))
         return {(f, v): drawn[v] for f, v in requests}
 
     @staticmethod

@@ -10,7 +10,10 @@ planning and no probe is needed; ``render`` reads only the frame files a sentenc
   A named folder without frames is rejected as ``missing_file``.
 - ``co3d_sequences``: CO3D v2 has no split of whole sequences (its set lists pick frames for
   few/many-view evaluation), so every ``<category>/<sequence>/images/`` folder is a sequence; each
-  category (a folder with ``sequence_annotations.jgz``) is a unit, listed with one match.
+  category (a folder with ``sequence_annotations.jgz``) is a unit, listed with one match. Its
+  views are the frame and, at the same position of their sorted folders (as LVM's
+  tokenize_co3d_muse.py pairs them), the foreground mask (``masks/``) and the depth-validity mask
+  (``depth_masks/``); a sequence whose three folders hold different numbers of images is rejected.
 """
 
 from __future__ import annotations
@@ -80,20 +83,38 @@ class FrameFolderReader(SplitIndex, FrameSequenceReader):
 
 
 class Co3dReader(FrameSequenceReader):
-    """CO3D v2: ``<category>/<sequence>/images/frame000001.jpg``; one unit per category folder."""
+    """CO3D v2: ``<category>/<sequence>/{images,masks,depth_masks}/frame000001.*``; one unit per
+    category folder. An item's paths are its frames, then its masks, then its depth masks."""
     name = "co3d_sequences"
     EXPECTS = "<category>/sequence_annotations.jgz with <category>/<sequence>/images/ frames"
     MARKER = "sequence_annotations.jgz"  # every category folder of the release has one
+    FOLDERS = {"frame": "images", "mask": "masks", "depth_mask": "depth_masks"}
+    views = tuple(FOLDERS)
 
     def units(self, root: str) -> list[str]:
         return [posixpath.dirname(m) for m in storage.match(storage.join(root, "*", self.MARKER))]
 
     def items(self, root: str, unit: str) -> Iterator[Item | Reject]:
-        by_sequence: dict[str, list[str]] = defaultdict(list)
-        for path in storage.match(storage.join(unit, "*", "images", "*")):
-            by_sequence[posixpath.dirname(posixpath.dirname(path))].append(path)
+        by_sequence: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+        for folder in self.FOLDERS.values():
+            for path in storage.match(storage.join(unit, "*", folder, "*")):
+                by_sequence[posixpath.dirname(posixpath.dirname(path))][folder].append(path)
         category = posixpath.basename(unit)
-        for folder in sorted(by_sequence):
-            frames = frame_files(by_sequence[folder])
-            if frames:
-                yield self.sequence(storage.relative(folder, root), frames, label=category)
+        for sequence in sorted(by_sequence):
+            found = {folder: frame_files(by_sequence[sequence][folder]) for folder in self.FOLDERS.values()}
+            key = storage.relative(sequence, root)
+            counts = {len(files) for files in found.values()}
+            if counts == {0} or not found["images"]:
+                continue
+            if len(counts) > 1:
+                yield self.reject(key, "missing_pair", f"{sequence}: {', '.join(f'{len(v)} {k}' for k, v in found.items())}"
+                                                       f"; the frames and their masks must pair up by position")
+                continue
+            item = self.sequence(key, found["images"], label=category)
+            yield item.with_(paths=tuple(p for folder in self.FOLDERS.values() for p in found[folder]))
+
+    def pictures(self, item: Item, requests, ctx: DecodeContext) -> dict[tuple[int, str], Picture]:
+        self.check_views(requests, item)
+        offset = {view: i * item.num_frames for i, view in enumerate(self.FOLDERS)}
+        images = {(f, v): read_image(item.paths[offset[v] + f], ctx) for f, v in sorted(set(requests))}
+        return {(f, v): Picture(images[(f, v)]) for f, v in requests}

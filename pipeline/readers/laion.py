@@ -23,8 +23,8 @@ import pyarrow as pa
 from uvd.format import storage
 from uvd.format.rejects import Reject
 from uvd.format.tables import parquet_from_bytes
-from uvd.media.images import IMAGE_EXTENSIONS, DecodeError, decode_image
-from uvd.pipeline.readers.base import DecodeContext, Reader
+from uvd.media.images import IMAGE_EXTENSIONS, DecodeError
+from uvd.pipeline.readers.base import DecodeContext, Reader, decode_still
 from uvd.pipeline.records.items import Item, Picture
 
 SAFE_MEMBER_NAME = re.compile(r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)+")
@@ -133,5 +133,5 @@ class LaionReader(Reader):
     def pictures(self, item, requests, ctx: DecodeContext) -> dict[tuple[int, str], Picture]:
         self.check_views(requests, item)
         data, where = self._member(item)
-        image = decode_image(data, max_pixels=ctx.max_pixels, name=where)
+        image = decode_still(data, ctx, where)
         return {(frame, view): Picture(image) for frame, view in requests}

@@ -26,8 +26,8 @@ import pyarrow.parquet as pq
 
 from uvd.format import storage
 from uvd.format.rejects import Reject
-from uvd.media.images import IMAGE_EXTENSIONS, DecodeError, decode_image
-from uvd.pipeline.readers.base import DecodeContext, Reader, read_image
+from uvd.media.images import IMAGE_EXTENSIONS, DecodeError
+from uvd.pipeline.readers.base import DecodeContext, Reader, decode_still, read_image
 from uvd.pipeline.records.items import Item, Picture, to_json
 
 PAIR_VIEWS = ("input", "target")
@@ -238,7 +238,7 @@ class ParquetPairsReader(Reader):
     def pictures(self, item, requests, ctx: DecodeContext) -> dict[tuple[int, str], Picture]:
         self.check_views(requests, item)
         views = sorted({v for _, v in requests})
-        images = {view: decode_image(data, max_pixels=ctx.max_pixels, name=where)
+        images = {view: decode_still(data, ctx, where)
                   for view, (data, where) in self._row_images(item, views).items()}
         return {(frame, view): Picture(images[view]) for frame, view in requests}
 

@@ -99,7 +99,7 @@ class SegmentationMasksReader(Reader):
         if "segmentation" in wanted:
             labels = class_ids(read_label_png(label_path, ctx), label_path)
             shapes[label_path] = labels.shape[:2]
-            drawn["segmentation"] = Picture(colorize_labels(labels), label_map=True)
+            drawn["segmentation"] = Picture(colorize_labels(labels))
         if len(set(shapes.values())) > 1:
             raise DecodeError("size_mismatch", "; ".join(f"{p}: {s[1]}x{s[0]}" for p, s in shapes.items()))
         return {(f, v): drawn[v] for f, v in requests}

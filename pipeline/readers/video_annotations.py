@@ -2,7 +2,7 @@
 
 VIPSeg (panoptic PNGs) and Hand14K (hand masks) ship a video as frames plus, for the frames that
 were annotated, a label image of the same name. An item is a video; its frames are the
-*annotated* frames in time order (the ``video_annotated`` layout's frame ``i`` is the i-th
+*annotated* frames in time order (the ``multi_sequence`` layout's frame ``i`` is the i-th
 annotated frame), and its paths interleave them: ``(image_0, label_0, image_1, label_1, ...)``.
 Listing is driven by the label images: a label image without its frame is rejected
 (``missing_pair``); a frame without a label image is simply not annotated and is left out.
@@ -62,8 +62,7 @@ class LabelledFrameSequenceReader(Reader):
                 out[(frame, view)] = Picture(read_image(item.paths[2 * frame], ctx))
             else:
                 label_path = item.paths[2 * frame + 1]
-                out[(frame, view)] = Picture(self.draw(read_label_png(label_path, ctx), item, label_path),
-                                            label_map=True)
+                out[(frame, view)] = Picture(self.draw(read_label_png(label_path, ctx), item, label_path))
         return out
 
 

@@ -16,7 +16,9 @@ import tomllib
 
 from uvd.dataset_specs import DatasetSpec, all_specs, get_spec
 from uvd.format import storage
+from uvd.media.images import check_preprocess
 from uvd.tokenizer.frames import DEFAULT_BATCH_SIZE
+from uvd.tokenizer.vqgan import PRECISIONS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,7 +52,12 @@ class BuildConfig:
     """Knobs that decide the content of a build (all recorded in the manifest)."""
     image_size: int = 256  # LVM: every frame becomes 256x256 ...
     resize: str = "plain"  # ... by a plain resize of the whole image (no crop)
+    # How files become those frames: "lvm" = the LVM release's pixels (Pillow decode without EXIF
+    # rotation, Pillow bicubic for stills and label maps, OpenCV bilinear for video frames, float
+    # gray); "fast" = JPEG DCT-scaled decode and OpenCV area resize for stills (not LVM's pixels).
+    preprocess: str = "lvm"
     tokenizer: str = "bundled"  # see tokenizer.load_tokenizer: bundled, a checkpoint path, random:<config>
+    tokenizer_precision: str = "fp32"  # "fp32" as LVM encodes; "bf16" autocast is faster and changes codes
     batch_size: int = DEFAULT_BATCH_SIZE  # frames per tokenizer batch
     compile_tokenizer: bool = False  # torch.compile encoder/decoder on workers (1.2-2.3x on CPU, ~20 s to start)
     samples_per_shard: int = 256  # target; the shard count is derived from the total
@@ -71,6 +78,9 @@ class BuildConfig:
             raise ValueError(f"image_size must be a multiple of 16, got {self.image_size}")
         if self.resize != "plain":
             raise ValueError(f"resize {self.resize!r} is not supported (only 'plain')")
+        check_preprocess(self.preprocess)
+        if self.tokenizer_precision not in PRECISIONS:
+            raise ValueError(f"tokenizer_precision {self.tokenizer_precision!r} is not one of {PRECISIONS}")
         if self.batch_size < 1 or self.samples_per_shard < 1:
             raise ValueError("batch_size and samples_per_shard must be >= 1")
         if self.mix_tokens < 0 or (self.mix_tokens and not self.mix):

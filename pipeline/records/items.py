@@ -43,9 +43,10 @@ class Item:
 
 @dataclass(frozen=True)
 class Picture:
-    """A reader's picture of one (frame, view): RGB uint8 at any size, and how to resize it."""
+    """A reader's picture of one (frame, view): RGB uint8 at any size. Pictures of stills, label maps
+    and drawn annotations are resized as LVM resized the image files it read (Pillow bicubic); video
+    frames arrive already resized (bilinear, in the decoder process)."""
     pixels: np.ndarray  # (H, W, 3) uint8 RGB
-    label_map: bool = False  # palette or mask image: resize by nearest neighbour, never blend colours
 
 
 def to_json(value: Any) -> str:

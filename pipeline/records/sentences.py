@@ -14,7 +14,11 @@ import numpy as np
 
 from uvd.format.sample import SentenceMeta, VisualSentence
 
-MAX_IMAGES_PER_SENTENCE = 16  # LVM: up to 16 images = 4096 tokens
+# LVM's sentences are mostly up to 16 images (4096 tokens, its context), but its multi-sequence
+# lines hold 2 shots x tasks x 16 frames (64 images for 2 tasks) and its CO3D lines 32; the
+# trainer cuts long sentences across rows as LVM's EasyLM loader does. The limit only keeps a
+# sentence's tokens a sane size (256 images = 65536 tokens).
+MAX_IMAGES_PER_SENTENCE = 256
 
 
 @dataclasses.dataclass(frozen=True)

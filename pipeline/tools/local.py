@@ -18,6 +18,7 @@ from uvd.pipeline.records.config import BuildConfig, SourceConfig
 from uvd.pipeline.records.items import Item
 from uvd.pipeline.records.sentences import SentencePlan
 from uvd.tokenizer import encode_frames, load_tokenizer
+from uvd.tokenizer.frames import Frame
 
 
 def plan_source(source: SourceConfig, config: BuildConfig, ctx: DecodeContext,
@@ -40,29 +41,30 @@ def plan_source(source: SourceConfig, config: BuildConfig, ctx: DecodeContext,
         if limit_items and len(probed) >= limit_items and plans:
             break
     if grouped:
-        plans = steps.plan_group(run, source.name, probed.values())
+        plans = [p for p in steps.plan_group(run, source.name, probed.values()) if not isinstance(p, Reject)]
     return plans, probed
 
 
 def sentence_frames(source: SourceConfig, meta: SentenceMeta, items: dict[str, Item], config: BuildConfig,
-                    ctx: DecodeContext) -> np.ndarray:
-    """(num_images, S, S, 3) uint8 frames of a planned or stored sentence, in order."""
+                    ctx: DecodeContext) -> list[Frame]:
+    """The frames of a planned or stored sentence, in order: (S, S, 3) uint8, or TaggedFrames whose
+    float transform the tokenizer applies (``tokenizer.frames.preview`` shows them)."""
     run = steps.SourceSteps.create([source], config)
     annotators = run.annotators()
-    frames: dict[tuple[str, int, str], np.ndarray] = {}
+    frames: dict[tuple[str, int, str], Frame] = {}
     positions = meta.positions
     for key in meta.item_keys:
         drawn = steps.draw_frames(run, items[key], [p for p in positions if p.item_key == key], ctx, annotators)
         if isinstance(drawn, Reject):
             raise ValueError(f"{source.name}: {drawn.message}")
         frames.update({(key, frame, view): pixels for (frame, view), pixels in drawn.items()})
-    return np.stack([frames[(p.item_key, p.frame, p.view)] for p in positions])
+    return [frames[(p.item_key, p.frame, p.view)] for p in positions]
 
 
-def tokenize(frames: np.ndarray, config: BuildConfig, device: str = "cpu") -> np.ndarray:
-    """uint16 (N, tokens_per_image), batched exactly as the build batches (fixed batch shape)."""
+def tokenize(frames: list[Frame], config: BuildConfig, device: str = "cpu") -> np.ndarray:
+    """uint16 (N, tokens_per_image), batched exactly as the build batches (fixed batch shape and precision)."""
     model = load_tokenizer(config.tokenizer, device=device, compile=config.compile_tokenizer)
-    return encode_frames(model, frames, config.batch_size)
+    return encode_frames(model.with_precision(config.tokenizer_precision), frames, config.batch_size)
 
 
 def probed_items(source: SourceConfig, keys: set[str], config: BuildConfig, ctx: DecodeContext) -> dict[str, Item]:

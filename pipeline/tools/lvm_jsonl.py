@@ -1,8 +1,10 @@
 """LVM's JSONL token files <-> uvd shards.
 
 The LVM release's tokenize scripts write one visual sentence per line as
-``{"tokens": "<base64 of little-endian int32 token ids>"}`` (16 images x 256 = 4096 tokens for a
-full sentence), and its EasyLM trainer streams those lines. ``export_jsonl`` writes a build in
+``{"tokens": "<base64 of little-endian int32 token ids>"}`` (16 images x 256 = 4096 tokens for most
+sentences; its multi-sequence lines hold 64 images and its CO3D lines 32), and its EasyLM trainer
+streams those lines. Any line of whole images (a multiple of 256 tokens, up to
+``MAX_IMAGES_PER_SENTENCE``) imports as one sentence. ``export_jsonl`` writes a build in
 that form, one sentence per line in manifest order (``pack`` instead cuts the concatenated stream
 into lines of exactly ``pack`` tokens, for readers that expect fixed lines); ``import_jsonl``
 makes shards from such files, one sentence per line, keeping line order, so JSONL -> shards ->
@@ -24,9 +26,9 @@ from uvd.format.reading import iter_sentences
 from uvd.format.sample import FORMAT_VERSION, SentenceMeta, VisualSentence, slug
 from uvd.format.shards import write_shard
 from uvd.format.tables import MANIFEST_NAME, manifest_table, parquet_bytes
+from uvd.pipeline.records.sentences import MAX_IMAGES_PER_SENTENCE
 
 TOKENS_PER_IMAGE = 256
-MAX_IMAGES = 16
 
 
 def encode_line(tokens: np.ndarray) -> str:
@@ -74,8 +76,8 @@ def _imported_sentences(files: Iterable[Path], *, source: str, group: str, codeb
                 where = f"{path}:{line_no}"
                 tokens = decode_line(line, where=where)
                 n, rest = divmod(len(tokens), TOKENS_PER_IMAGE)
-                if rest or not 0 < n <= MAX_IMAGES:
-                    raise ValueError(f"{where}: {len(tokens)} tokens is not 1..{MAX_IMAGES} images of "
+                if rest or not 0 < n <= MAX_IMAGES_PER_SENTENCE:
+                    raise ValueError(f"{where}: {len(tokens)} tokens is not 1..{MAX_IMAGES_PER_SENTENCE} images of "
                                      f"{TOKENS_PER_IMAGE}")
                 if tokens.min() < 0 or tokens.max() >= codebook_size:
                     raise ValueError(f"{where}: token ids outside [0, {codebook_size})")

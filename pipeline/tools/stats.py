@@ -25,6 +25,7 @@ from uvd.pipeline import steps
 from uvd.pipeline.records.config import BuildConfig, SourceConfig
 from uvd.pipeline.tools.local import probed_items, sentence_frames
 from uvd.tokenizer import decode_frames, load_tokenizer
+from uvd.tokenizer.frames import preview
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
@@ -91,7 +92,7 @@ def detokenization_psnr(provenance: dict, samples: list[VisualSentence]) -> dict
             for sentence in sentences:
                 if not set(sentence.meta.item_keys) <= set(items):
                     continue  # the source changed since the build: nothing to compare with
-                original = sentence_frames(sources[name], sentence.meta, items, config, ctx)
+                original = preview(sentence_frames(sources[name], sentence.meta, items, config, ctx))
                 values += [psnr(a, b) for a, b in zip(original, decode_frames(tokenizer, sentence.tokens))]
             finite = [v for v in values if math.isfinite(v)]
             if values:

@@ -2,7 +2,9 @@
 
 A view ``base|derived`` starts from the reader's ``base`` view, resized to 256x256, then:
 
-- ``gray``: LVM's colorization input, 0.2989 R + 0.5870 G + 0.1140 B, as three equal channels;
+- ``gray``: LVM's colorization input, 0.2989 R + 0.5870 G + 0.1140 B of the [0, 1] image in
+  float, as three equal channels. LVM never rounds it to 8 bits, so the frame travels as its
+  uint8 colour source tagged ``gray`` and the tokenizer computes the luma (tokenizer/frames.py);
 - ``masked``: LVM's inpainting input: with p = 0.3 one square hole of side in [0.1, 0.5) x 256,
   otherwise an 8x8 grid of 32-px patches, each kept with probability ``ratio ~ U(0, 1)``;
 - ``depth``, ``normals``, ``segmentation``, ``pose``, ``edges``: an annotator (annotators.py).
@@ -16,16 +18,10 @@ from __future__ import annotations
 import numpy as np
 
 from uvd.dataset_specs.base import TRANSFORM_VIEWS
+from uvd.tokenizer.frames import Frame, TaggedFrame
 
-GRAY_WEIGHTS = (0.2989, 0.5870, 0.1140)  # LVM tokenize_colorization_dataset_muse.py
 HOLE_PROBABILITY = 0.3  # LVM tokenize_inpainting_dataset_muse.py hole_mask_ratio
 PATCH_SIZE = 32
-
-
-def gray(frame: np.ndarray) -> np.ndarray:
-    """(H, W, 3) uint8 RGB -> its luma in three equal channels (rounded to uint8)."""
-    luma = frame.astype(np.float32) @ np.asarray(GRAY_WEIGHTS, np.float32)
-    return np.repeat(np.clip(np.rint(luma), 0, 255).astype(np.uint8)[..., None], 3, axis=2)
 
 
 def inpainting_keep_mask(seed: int, size: int = 256) -> np.ndarray:
@@ -44,12 +40,13 @@ def inpainting_keep_mask(seed: int, size: int = 256) -> np.ndarray:
 
 
 def masked(frame: np.ndarray, seed: int) -> np.ndarray:
+    """The frame with the masked pixels 0 (in uint8, equal to LVM's masking of the float image)."""
     return frame * inpainting_keep_mask(seed, frame.shape[0])[..., None]
 
 
-def apply_transform(name: str, frame: np.ndarray, seed: int) -> np.ndarray:
+def apply_transform(name: str, frame: np.ndarray, seed: int) -> Frame:
     if name == "gray":
-        return gray(frame)
+        return TaggedFrame(frame, "gray")
     if name == "masked":
         return masked(frame, seed)
     raise ValueError(f"unknown transform view {name!r}; known: {TRANSFORM_VIEWS}")
