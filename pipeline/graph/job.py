@@ -17,6 +17,7 @@ from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 from uvd.format.rejects import Reject
 from uvd.pipeline import steps
 from uvd.pipeline.graph import filesystems, resources, state
+from uvd.pipeline.graph import workers as workers_pool
 from uvd.pipeline.graph.mixing import MixedPlans
 from uvd.pipeline.graph.progress import ProgressWatcher
 from uvd.pipeline.graph.provenance import provenance
@@ -29,7 +30,6 @@ from uvd.pipeline.graph.transforms import (
     TokenizedFrames,
     VisualSentences,
 )
-from uvd.pipeline.graph.workers import warm_worker_pool
 from uvd.pipeline.graph.writing import (
     BuildRecords,
     CommitPlanFn,
@@ -120,8 +120,11 @@ def run(sources: list[SourceConfig], out_dir: str, config: BuildConfig, beam_arg
     torch and OpenCV threads (default: an equal share of the cores); remote runners size their
     own workers, and get ``threads_per_worker`` only if it is given. None of these change the bytes.
     """
-    steps.validate_sources(sources, config)
     options = PipelineOptions(beam_args or [])
+    local = is_local(options)
+    if local and workers > 1:
+        workers_pool.prewarm()  # the workers' imports overlap the launcher's checks and tokenizer load
+    steps.validate_sources(sources, config)
     filesystems.use_pipeline_options(options)  # gs:// etc. credentials for the launcher's own reads and writes
     runner_name = options.view_as(StandardOptions).runner or "DirectRunner"
     tokenizer_info = load_tokenizer(config.tokenizer).info  # provenance: the weights' sha256
@@ -129,14 +132,13 @@ def run(sources: list[SourceConfig], out_dir: str, config: BuildConfig, beam_arg
     if state.prepare_output(out_dir, record, overwrite=overwrite):
         LOG.warning("%s already holds this build, complete: nothing to do", out_dir)
         return state.read_summary(out_dir)
-    local = is_local(options)
     threads = resources.threads_per_worker(workers, threads_per_worker) if local else threads_per_worker
     build = BuildContext(sources, out_dir, config, options, record, tokenizer_info.tokens_per_image, device,
                          None if local else accelerator, progress_dir, threads)
     with contextlib.ExitStack() as stack:
         if local and workers > 1:
             options.view_as(DirectOptions).direct_num_workers = workers
-            build.environment = stack.enter_context(warm_worker_pool(options, threads))
+            build.environment = stack.enter_context(workers_pool.warm_worker_pool(options, threads))
         elif local:
             resources.use_threads(threads)  # the one worker is this process
         run_phases(build, wave_sentences)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 
+import apache_beam as beam
 import cv2
 import torch
 
@@ -20,6 +21,7 @@ import torch
 # Lossless compression would cost more CPU than decoding the image did (docs/benchmarks.md), and
 # float frames would be 4x this.
 FRAME_BOUNDARY_BUDGET_BYTES = 200_000
+FRAMES_STEP = "DecodedFrames/DrawFrames"  # the step whose main output crosses that boundary
 
 
 def available_cores() -> int:
@@ -46,3 +48,12 @@ def use_threads(threads: int | None) -> None:
     if torch.get_num_threads() != threads:
         torch.set_num_threads(threads)
     cv2.setNumThreads(threads)
+
+
+def boundary_coder(p: beam.Pipeline, step: str = FRAMES_STEP) -> beam.coders.Coder:
+    """The coder of ``step``'s main output in a constructed pipeline: the bytes each frame costs when
+    the runner cannot fuse decoding with tokenizing (Dataflow's GPU pool is another environment)."""
+    proto, context = p.to_runner_api(return_context=True)
+    transform = next(t for t in proto.components.transforms.values() if t.unique_name == step)
+    main = transform.outputs["None"]  # Beam's tag of a ParDo's main output
+    return context.coders.get_by_id(proto.components.pcollections[main].coder_id)

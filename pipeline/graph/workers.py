@@ -51,6 +51,12 @@ class _PoolIsNotInMemory(logging.Filter):
         return not str(record.msg).startswith("If direct_num_workers is not equal to 1")
 
 
+def prewarm() -> None:
+    """Start the forkserver (it imports PRELOAD while the launcher goes on); idempotent."""
+    multiprocessing.get_context("forkserver").set_forkserver_preload(PRELOAD)
+    forkserver.ensure_running()
+
+
 def run_worker(env: dict[str, str], threads: int | None) -> None:
     """A forked SDK worker: serve the runner until it closes the control stream."""
     if sys.platform.startswith("linux"):  # die with the forkserver, which dies with the launcher (kill -9 too)
@@ -68,9 +74,8 @@ class ForkingWorkerPool(beam_fn_api_pb2_grpc.BeamFnExternalWorkerPoolServicer):
     """Starts each requested SDK worker as a fork of the warm forkserver."""
 
     def __init__(self, options: PipelineOptions, threads: int | None, work_dir: str):
+        prewarm()
         self._context = multiprocessing.get_context("forkserver")
-        self._context.set_forkserver_preload(PRELOAD)
-        forkserver.ensure_running()  # it imports while the launcher plans; the first worker then forks at once
         self._options = json.dumps({"options": options.get_all_options(drop_default=True)}, default=str)
         self._work_dir = work_dir  # the workers' semi-persistent directory (empty: nothing staged)
         self._threads = threads
