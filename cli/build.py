@@ -17,6 +17,7 @@ from uvd.format.reading import read_sentence
 from uvd.format.tables import MANIFEST_NAME, REJECTS_NAME, read_manifest, read_rejects
 from uvd.media.images import PREPROCESS_MODES
 from uvd.pipeline.graph import job
+from uvd.pipeline.planning.waves import MAX_WAVES, MIN_WAVE_SENTENCES
 from uvd.pipeline.records.config import BuildConfig, SourceConfig, discover_sources, load_build_config, parse_source
 from uvd.pipeline.tools.estimate import PRICES, Assumptions, estimate, load_figures, with_overrides
 from uvd.pipeline.tools.local import rebuild_sentence
@@ -55,14 +56,19 @@ from uvd.tokenizer.vqgan import PRECISIONS
               help="Override a layout argument of one source, e.g. videos.epochs=4 or videos.strides=[4,8] "
                    "(VALUE is JSON). Repeatable.")
 @click.option("--workers", type=int, default=1, show_default=True,
-              help="Local worker processes (DirectRunner direct_num_workers).")
+              help="Local worker processes (DirectRunner direct_num_workers), forked warm from one process "
+                   "that imported Beam, torch and uvd once.")
+@click.option("--threads-per-worker", type=click.IntRange(min=1),
+              help="torch and OpenCV threads per worker process. Default on local runs: the cores this "
+                   "process may use divided by --workers; on other runners: the libraries' defaults.")
 @click.option("--resume/--overwrite", "resume", default=True, show_default=True,
               help="--resume: a rerun of the same build after a kill keeps its committed shards and does only "
                    "the rest (output byte-identical to an uninterrupted run); --overwrite: replace whatever "
                    "build --out holds.")
-@click.option("--wave-size", type=int, default=job.DEFAULT_WAVE_SENTENCES, show_default=True,
-              help="Sentences per wave, the unit of work a killed build does not redo (output bytes do not "
-                   "depend on it).")
+@click.option("--wave-size", type=click.IntRange(min=1),
+              help="Sentences per wave. A wave is one runner job, and the work a killed build redoes. Default: "
+                   f"sized from the build, at most {MAX_WAVES} waves of at least {MIN_WAVE_SENTENCES:,} sentences. "
+                   "Output bytes do not depend on it.")
 @click.option("--accelerator", default=job.DEFAULT_ACCELERATOR, show_default=True,
               help="Beam resource hint of the tokenize step (GPU workers on Dataflow); 'none' to drop it. "
                    "Local runs ignore it.")
@@ -70,8 +76,8 @@ from uvd.tokenizer.vqgan import PRECISIONS
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bar on local runs.")
 @click.pass_context
 def build(ctx, sources, root, mix, mix_tokens, out_dir, config_path, tokenizer, seed, compile_tokenizer,
-          preprocess, tokenizer_precision, samples_per_shard, annotators, layout_args, workers, resume, wave_size,
-          accelerator, device, progress) -> None:
+          preprocess, tokenizer_precision, samples_per_shard, annotators, layout_args, workers, threads_per_worker,
+          resume, wave_size, accelerator, device, progress) -> None:
     """Build visual-sentence shards from dataset folders.
 
     Extra arguments are passed to Beam's PipelineOptions, e.g. --runner=DataflowRunner.
@@ -83,15 +89,13 @@ def build(ctx, sources, root, mix, mix_tokens, out_dir, config_path, tokenizer, 
     beam_args = list(ctx.args)
     local = not any(a.startswith("--runner") for a in beam_args) or any(
         a in ("--runner=DirectRunner", "--runner=FnApiRunner") for a in beam_args)
-    if local and workers > 1:
-        beam_args += [f"--direct_num_workers={workers}", "--direct_running_mode=multi_processing"]
     click.echo(f"uvd build: {len(source_cfgs)} source(s) -> {out_dir}; tokenizer {config.tokenizer}")
     try:
         with tempfile.TemporaryDirectory(prefix="uvd-progress-") as progress_dir:
             summary = job.run(source_cfgs, out_dir, config, beam_args, overwrite=not resume,
                               progress_dir=progress_dir if (local and progress) else None, device=device,
                               accelerator=None if accelerator.lower() == "none" else accelerator,
-                              wave_sentences=wave_size)
+                              wave_sentences=wave_size, workers=workers, threads_per_worker=threads_per_worker)
     except (FileExistsError, ValueError) as e:
         raise click.ClickException(str(e)) from e
     _print_summary(summary, out_dir)

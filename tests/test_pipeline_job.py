@@ -7,6 +7,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 import webdataset as wds
+from beam_job_service import beam_job_service  # noqa: F401 - a fixture
 from click.testing import CliRunner
 
 from uvd.cli import main
@@ -93,6 +94,27 @@ def test_rebuild_is_byte_identical(built, bad_media, tmp_path):
     job.run(sources(bad_media), str(again), CONFIG)
     for path in sorted(out.iterdir()):
         assert (again / path.name).read_bytes() == path.read_bytes(), path.name
+
+
+@pytest.mark.slow
+def test_portable_runner_is_byte_identical(built, bad_media, tmp_path, beam_job_service):  # noqa: F811
+    """The build on Beam's PortableRunner (its Python job service; SDK workers in separate processes,
+    decode and the accelerator-hinted tokenize step each in their own, as on Dataflow Runner v2)
+    writes the embedded build's bytes. Only the manifest's provenance names another runner."""
+    out, summary = built
+    portable = tmp_path / "portable"
+    with beam_job_service.deadline(480):  # a hang fails here instead of blocking `make test`
+        assert job.run(sources(bad_media), str(portable), CONFIG, beam_job_service.beam_args()) == summary
+    assert sorted(p.name for p in portable.iterdir()) == sorted(p.name for p in out.iterdir())
+    for path in sorted(out.iterdir()):
+        if path.name != "manifest.parquet":
+            assert (portable / path.name).read_bytes() == path.read_bytes(), path.name
+    embedded_m, portable_m = pq.read_table(out / "manifest.parquet"), pq.read_table(portable / "manifest.parquet")
+    assert portable_m.equals(embedded_m, check_metadata=False)
+    meta = [json.loads(pq.read_schema(d / "manifest.parquet").metadata[b"uvd"]) for d in (out, portable)]
+    assert [m.pop("runner") for m in meta] == ["DirectRunner", "PortableRunner"]
+    assert meta[0] == meta[1]
+    assert summary["rejected_items"] > 0  # the broken files took the workers' reject paths too
 
 
 @pytest.mark.slow

@@ -23,7 +23,8 @@ import pytest
 from fixtures import make_fixture
 from fixtures.common import photo, video_frames, write_image, write_video
 
-from uvd.pipeline.graph import job
+from uvd.format.sample import sentence_key
+from uvd.pipeline.graph import job, state
 from uvd.pipeline.records.config import BuildConfig, SourceConfig
 
 TINY = ["--tokenizer", "random:tiny", "--no-progress", "--device", "cpu"]
@@ -125,7 +126,7 @@ class Watcher(threading.Thread):
 def committed_steps(out: Path) -> int:
     """How far a build has committed: its plan, then each wave."""
     state = out / "_uvd_resume"
-    return int((state / "plan.json").exists()) + len(list(state.glob("waves/*.done.jsonl.gz")))
+    return int((state / "plan.json").exists()) + len(list(state.glob("waves/*.done.json")))
 
 
 def test_kill_9_at_random_points_then_resume_gives_the_uninterrupted_bytes(corpus, tmp_path):
@@ -229,7 +230,8 @@ def test_identical_images_within_a_source_and_identical_sentences_across_the_bui
     shutil.copy(tmp_path / "a" / "p0.png", tmp_path / "a" / "copy of p0.png")  # same bytes, same source
     sources = [SourceConfig(name="a", spec="images", root=str(tmp_path / "a")),
                SourceConfig(name="b", spec="images", root=str(tmp_path / "b"))]
-    summary = job.run(sources, str(tmp_path / "out"), BuildConfig(tokenizer="random:tiny"), device="cpu")
+    config = BuildConfig(tokenizer="random:tiny", samples_per_shard=1)
+    summary = job.run(sources, str(tmp_path / "out"), config, device="cpu")
     rejects = pq.read_table(tmp_path / "out" / "rejects.parquet").to_pylist()
     by_reason = {}
     for r in rejects:
@@ -240,6 +242,14 @@ def test_identical_images_within_a_source_and_identical_sentences_across_the_bui
     assert len(by_reason["duplicate_sentence"]) == 3
     assert summary["dedup"] == {"duplicate_images": 1, "duplicate_sentences": 3}
     assert summary["sentences"] == 3 and summary["unaccounted_items"] == 0
+    # The same build in waves of two shards: copies in different waves meet through the seen index
+    # of the wave before (not the states of every earlier wave), and the bytes do not change.
+    job.run(sources, str(tmp_path / "waves"), config, device="cpu", wave_sentences=2)
+    assert files_of(tmp_path / "waves") == files_of(tmp_path / "out")
+    wave_of = {s: state.shard_index(s, 6) // 2 for s in (sentence_key(src, f"p{i}.png", 0) for src in "ab"
+                                                          for i in range(3))}
+    assert len({wave_of[sentence_key("a", f"p{i}.png", 0)] != wave_of[sentence_key("b", f"p{i}.png", 0)]
+                for i in range(3)}) == 2  # some pairs across waves, some within one
     keep = BuildConfig(tokenizer="random:tiny", dedup_images=False, dedup_sentences=False)
     assert job.run(sources, str(tmp_path / "all"), keep, device="cpu")["sentences"] == 7
     hashes = {hashlib.sha256(p.read_bytes()).hexdigest() for p in (tmp_path / "a").iterdir()}

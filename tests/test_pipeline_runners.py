@@ -41,7 +41,7 @@ def test_only_the_tokenize_step_asks_for_an_accelerator(tmp_path):
     assert set(hinted.values()) == {"type:nvidia-l4;count:1;install-nvidia-driver"}
     assert all(name.startswith("TokenizedFrames/") for name in hinted)  # decoding stays on CPU workers
     names = {t.unique_name for t in proto.components.transforms.values()}
-    assert "DecodedFrames/Picture" in names and "DecodedFrames/Picture" not in hinted
+    assert "DecodedFrames/DrawFrames" in names and "DecodedFrames/DrawFrames" not in hinted
     _, none = wave_graph(tmp_path, None)
     assert none == {}
 

@@ -1,27 +1,31 @@
 """The durable state of a build in progress: what lets a killed build resume without redoing work.
 
-A build runs in three phases, each a Beam pipeline, each committing files under
+A build runs in three phases, each a Beam pipeline (a runner job), each committing files under
 ``OUT/_uvd_resume/`` before the next starts:
 
 1. plan: every item listed, probed, deduplicated, planned, mixed and placed. Commits the plans of
-   each wave (``waves/wave-NNNNN.plan.jsonl.gz``: its sentence plans and the items they need),
-   the early rejects, the listed and skipped item keys, then ``plan.json`` (last: the phase is done).
-2. one pipeline per wave (a contiguous range of shards): decode, tokenize, assemble, dedup, write
-   shards, then ``waves/wave-NNNNN.done.jsonl.gz`` (the wave's shard states; last: the wave is done).
+   each wave (``waves/wave-NNNNN/plan-PPPPP.jsonl.gz``: its sentence plans and the items they
+   need), the early rejects, the listed and skipped item keys, then ``plan.json`` (last: the
+   phase is done).
+2. one pipeline per wave (a contiguous range of shards; planning/waves.py sizes them so a build
+   is a bounded number of jobs): decode, tokenize, assemble, dedup, write shards, then
+   ``waves/wave-NNNNN/states-PPPPP.jsonl.gz`` (its shard states), ``waves/wave-NNNNN/seen-PPPPP.jsonl.gz``
+   (the token hashes of every sentence kept so far) and ``waves/wave-NNNNN.done.json`` (last: the
+   wave is done).
 3. records: accounting, rejects.parquet, build_summary.json, manifest.parquet; then this folder goes.
 
-A rerun skips every committed phase and wave. Nothing committed depends on how the work was
-split in time, so the output is byte-identical to an uninterrupted build's. Records are gzipped
-JSON lines split into parts, so no single worker holds a whole source's keys.
+A wave reads the ``seen`` index of the wave before it, never the states of every earlier wave:
+what one wave job reads does not grow with its index. A rerun skips every committed phase and
+wave. Nothing committed depends on how the work was split in time, so the output is
+byte-identical to an uninterrupted build's. Records are gzipped JSON lines split into parts, so no
+single worker holds a whole source's keys or a whole wave's plans.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import gzip
-import hashlib
 import json
-import math
 import os
 import shutil
 from dataclasses import dataclass
@@ -31,23 +35,17 @@ from uvd.format.rejects import Reject
 from uvd.format.sample import SentenceMeta
 from uvd.format.shards import SHARD_PREFIX, ShardInfo
 from uvd.pipeline.graph import provenance
+from uvd.pipeline.planning.waves import WaveLayout
+from uvd.pipeline.planning.waves import num_shards_for as num_shards_for  # re-exported: placement
+from uvd.pipeline.planning.waves import shard_index as shard_index
 from uvd.pipeline.records.items import Item
 from uvd.pipeline.records.sentences import SentencePlan
 
 PLAN = "plan.json"
 RECORDS_PER_PART = 500_000
+SHARDS_PER_PART = 1024  # shards whose plans, or states, share one file of a wave
 STATE_DIR = "_uvd_resume"  # the records of a build in progress; removed when it completes
 BUILD_MARKER = "_uvd_build.json"  # what build this directory holds (its fingerprint)
-
-
-def num_shards_for(total_sentences: int, samples_per_shard: int) -> int:
-    return max(1, math.ceil(total_sentences / samples_per_shard))
-
-
-def shard_index(key: str, num_shards: int) -> int:
-    """Stable placement of a sentence key (Python's hash() is salted per process)."""
-    digest = hashlib.sha256(key.encode("utf-8")).digest()
-    return int.from_bytes(digest[:8], "big") % num_shards
 
 
 @dataclass(frozen=True)
@@ -127,19 +125,47 @@ class BuildPlan:
     mixture: dict | None  # shares, quotas and available tokens of a --mix build
 
     @property
-    def waves(self) -> int:
-        return -(-self.num_shards // self.shards_per_wave)
+    def layout(self) -> WaveLayout:
+        return WaveLayout(self.planned_sentences, self.num_shards, self.shards_per_wave)
 
-    def wave_of(self, shard: int) -> int:
-        return shard // self.shards_per_wave
+    @property
+    def waves(self) -> int:
+        return self.layout.waves
+
+    @property
+    def seen_parts(self) -> int:
+        """Files of the index of kept sentences' token hashes (fixed for the build)."""
+        return parts_for(self.planned_sentences)
+
+
+def parts_for(records: int) -> int:
+    return max(1, -(-records // RECORDS_PER_PART))
+
+
+def part_of_shard(shard: int) -> int:
+    return shard // SHARDS_PER_PART
+
+
+def part_of_hash(token_sha256: str, parts: int) -> int:
+    return int(token_sha256[:16], 16) % parts
 
 
 def state_path(out_dir: str, *parts: str) -> str:
     return storage.join(out_dir, STATE_DIR, *parts)
 
 
-def wave_file(out_dir: str, wave: int, kind: str) -> str:
-    return state_path(out_dir, "waves", f"wave-{wave:05d}.{kind}.jsonl.gz")
+def wave_part(out_dir: str, wave: int, kind: str, part: int) -> str:
+    """A part file of a wave's ``plan``, ``states`` or ``seen`` records."""
+    return state_path(out_dir, "waves", f"wave-{wave:05d}", f"{kind}-{part:05d}.jsonl.gz")
+
+
+def wave_parts(out_dir: str, wave: int, kind: str) -> list[str]:
+    """The committed part files of one kind of a wave."""
+    return storage.match(state_path(out_dir, "waves", f"wave-{wave:05d}", f"{kind}-*.jsonl.gz"))
+
+
+def done_marker(out_dir: str, wave: int) -> str:
+    return state_path(out_dir, "waves", f"wave-{wave:05d}.done.json")
 
 
 # --- JSON for the records that travel between phases ---------------------------------------------
@@ -193,7 +219,18 @@ def write_plan(out_dir: str, plan: BuildPlan) -> None:
 
 
 def wave_done(out_dir: str, wave: int) -> bool:
-    return storage.exists(wave_file(out_dir, wave, "done"))
+    return storage.exists(done_marker(out_dir, wave))
+
+
+def write_done(out_dir: str, wave: int, files: int) -> None:
+    """Commit a wave: written after its shards, states and seen index (``files`` of them)."""
+    storage.atomic_write(done_marker(out_dir, wave), json.dumps({"wave": wave, "files": files}).encode("utf-8"),
+                         storage.staging_dir_for(out_dir))
+
+
+def drop_seen_index(out_dir: str, wave: int) -> None:
+    """The seen index of ``wave``, once the next wave is committed: no later wave reads it."""
+    storage.delete(wave_parts(out_dir, wave, "seen"))
 
 
 def read_wave_states(path: str) -> list[ShardState]:

@@ -22,6 +22,7 @@ from uvd.pipeline import steps
 from uvd.pipeline.graph.inference import VQGANModelHandler
 from uvd.pipeline.graph.progress import ProgressBeacon
 from uvd.pipeline.graph.rejects import REJECTS, rejected
+from uvd.pipeline.graph.resources import use_threads
 from uvd.pipeline.graph.state import shard_index
 from uvd.pipeline.planning.layouts import get_layout
 from uvd.pipeline.records import sentences
@@ -42,9 +43,16 @@ class _PerSourceFn(beam.DoFn):
 
 
 class _DecodingFn(_PerSourceFn):
-    """A per-source DoFn that decodes: holds the worker's decoding resources (a guarded video decoder)."""
+    """A per-source DoFn that decodes: holds the worker's decoding resources (a guarded video decoder),
+    and sets the worker's OpenCV and torch threads (resources.py) when given."""
+    def __init__(self, sources: list[SourceConfig], config: BuildConfig, progress_dir: str | None = None,
+                 threads: int | None = None):
+        super().__init__(sources, config, progress_dir)
+        self.threads = threads
+
     def setup(self):
         super().setup()
+        use_threads(self.threads)
         self.resources = steps.DecodeResources(self.config)
 
     def teardown(self):
@@ -224,10 +232,10 @@ class DrawFramesFn(_DecodingFn):
 
 
 class DecodedFrames(beam.PTransform):
-    """Items + plans -> keyed 256x256 frames of every planned position, plus (shard, decode reject)."""
-    def __init__(self, sources, config, progress_dir=None):
+    """Items + plans -> keyed 256x256 uint8 frames of every planned position, plus (shard, decode reject)."""
+    def __init__(self, sources, config, progress_dir=None, threads: int | None = None):
         super().__init__()
-        self.fn = DrawFramesFn(sources, config, progress_dir)
+        self.fn = DrawFramesFn(sources, config, progress_dir, threads)
 
     def expand(self, inputs):
         items, plans, num_shards = inputs
@@ -248,14 +256,16 @@ class TokenizedFrames(beam.PTransform):
     resource hint (e.g. Dataflow's "type:nvidia-l4;count:1;install-nvidia-driver"): runners that
     place work by hints run this step, and only this step, on GPU workers."""
 
-    def __init__(self, config: BuildConfig, device: str = "auto", accelerator: str | None = None):
+    def __init__(self, config: BuildConfig, device: str = "auto", accelerator: str | None = None,
+                 threads: int | None = None):
         super().__init__()
-        self.config, self.device, self.accelerator = config, device, accelerator
+        self.config, self.device, self.accelerator, self.threads = config, device, accelerator, threads
 
     def expand(self, frames):
         handler = KeyedModelHandler(VQGANModelHandler(self.config.tokenizer, batch_size=self.config.batch_size,
                                                       device=self.device, compile=self.config.compile_tokenizer,
-                                                      precision=self.config.tokenizer_precision))
+                                                      precision=self.config.tokenizer_precision,
+                                                      threads=self.threads))
         encode = RunInference(handler)
         if self.accelerator:
             encode = encode.with_resource_hints(accelerator=self.accelerator)

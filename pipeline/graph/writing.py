@@ -1,7 +1,7 @@
 """The composite transforms that commit a build's work, phase by phase (see state.py).
 
     plan phase:    plans + items -> PlannedWaves (wave files) ; rejects, keys -> RecordParts ; CommitPlan
-    wave phase:    WaveInputs -> ... -> TokenShards -> CommitWave
+    wave phase:    WaveInputs, seen_sentences -> ... -> TokenShards -> CommitWave
     records phase: CommittedStates + parts -> ItemAccounting -> BuildRecords
 
 A ``ShardState`` is the durable outcome of one shard: its info, the rejects attributed to it and
@@ -25,6 +25,7 @@ from uvd.format.shards import ShardInfo, write_shard
 from uvd.pipeline.graph import state
 from uvd.pipeline.graph.rejects import REJECTS, rejected
 from uvd.pipeline.planning.mixture import mixture_report
+from uvd.pipeline.planning.waves import WaveLayout, wave_layout
 from uvd.pipeline.records.config import BuildConfig
 from uvd.pipeline.records.sentences import token_sha256
 
@@ -47,19 +48,22 @@ class RecordParts(beam.PTransform):
     def expand(self, records):
         out_dir, name = self.out_dir, self.name
         count = records | "Count" >> beam.combiners.Count.Globally()
-        n_parts = count | "Parts" >> beam.Map(lambda n: max(1, -(-n // state.RECORDS_PER_PART)))
-
-        def write(element):
-            part, rows = element
-            rows = sorted(rows, key=lambda r: json.dumps(r, sort_keys=True))
-            path = state.state_path(out_dir, f"{name}-{part:05d}.jsonl.gz")
-            state.write_jsonl(path, rows, storage.staging_dir_for(out_dir))
-            yield path
-
+        n_parts = count | "Parts" >> beam.Map(state.parts_for)
         return (records
                 | "ToPart" >> beam.Map(lambda r, n: (_stable_part(r, n), r), n=AsSingleton(n_parts))
                 | "ByPart" >> beam.GroupByKey()
-                | "WritePart" >> beam.FlatMap(write))
+                | "WritePart" >> beam.FlatMap(part_writer(out_dir, lambda part: state.state_path(
+                    out_dir, f"{name}-{part:05d}.jsonl.gz"))))
+
+
+def part_writer(out_dir: str, path_of):
+    """(part, JSON-able rows) -> the committed file ``path_of(part)``, rows sorted: deterministic bytes."""
+    def write(element):
+        part, rows = element
+        path = path_of(part)
+        state.write_jsonl(path, sorted(rows, key=lambda r: json.dumps(r, sort_keys=True)), storage.staging_dir_for(out_dir))
+        yield path
+    return write
 
 
 def read_parts(p, label: str, out_dir: str, name: str, decode):
@@ -71,56 +75,67 @@ def read_parts(p, label: str, out_dir: str, name: str, decode):
 
 # --- plan phase ------------------------------------------------------------------------------------
 
-class PlannedWaves(beam.PTransform):
-    """Plans + items -> one committed file per wave with its plans and the items they need. A plan's
-    shard is a hash of its key modulo ceil(planned sentences / samples_per_shard); a wave is
-    ``shards_per_wave`` consecutive shards. Returns (written wave files, the BuildPlan fields)."""
+def items_by_file(element):
+    """((source, key), {item, file}) -> ((wave, part), ("item", json)): an item once per wave that
+    needs it, in the lowest part of that wave that does (a wave reads all its parts)."""
+    _, joined = element
+    first_part: dict[int, int] = {}
+    for wave, part in joined["file"]:
+        first_part[wave] = min(part, first_part.get(wave, part))
+    for item in joined["item"][:1]:
+        for wave in sorted(first_part):
+            yield (wave, first_part[wave]), ("item", state.item_to_json(item))
 
-    def __init__(self, out_dir: str, samples_per_shard: int, shards_per_wave: int):
+
+class PlannedWaves(beam.PTransform):
+    """Plans + items -> the committed plan files of every wave: its plans and the items they need,
+    one file per SHARDS_PER_PART shards. A plan's shard is a hash of its key modulo ceil(planned
+    sentences / samples_per_shard); a wave is a range of consecutive shards, sized by
+    planning/waves.py (``wave_sentences`` None: from the build's size). Returns (written files, the
+    WaveLayout, planned sentences per wave)."""
+
+    def __init__(self, out_dir: str, samples_per_shard: int, wave_sentences: int | None):
         super().__init__()
-        self.out_dir, self.samples_per_shard, self.shards_per_wave = out_dir, samples_per_shard, shards_per_wave
+        self.out_dir, self.samples_per_shard, self.wave_sentences = out_dir, samples_per_shard, wave_sentences
 
     def expand(self, inputs):
         plans, items = inputs
-        out_dir, per_shard, per_wave = self.out_dir, self.samples_per_shard, self.shards_per_wave
-        shard_plan = (plans
+        out_dir, per_shard, wave_sentences = self.out_dir, self.samples_per_shard, self.wave_sentences
+        layout = (plans
                   | "CountPlans" >> beam.combiners.Count.Globally()
-                  | "Layout" >> beam.Map(lambda n: {"planned_sentences": n,
-                                                    "num_shards": state.num_shards_for(n, per_shard),
-                                                    "shards_per_wave": per_wave}))
+                  | "Layout" >> beam.Map(lambda n: wave_layout(n, per_shard, wave_sentences)))
 
-        def wave_of(plan, lay):
-            return state.shard_index(plan.key, lay["num_shards"]) // lay["shards_per_wave"]
+        def file_of(plan, lay: WaveLayout) -> tuple[int, int]:
+            shard = state.shard_index(plan.key, lay.num_shards)
+            return lay.wave_of_shard(shard), state.part_of_shard(shard)
 
-        placed = plans | "PlaceInWave" >> beam.Map(lambda plan, lay: (wave_of(plan, lay), plan),
-                                                   lay=AsSingleton(shard_plan))
+        placed = plans | "PlaceInWave" >> beam.Map(lambda plan, lay: (file_of(plan, lay), plan),
+                                                   lay=AsSingleton(layout))
         needs = (placed
-                 | "ItemsOfPlan" >> beam.FlatMap(lambda wp: (((wp[1].meta.source, k), wp[0]) for k in wp[1].meta.item_keys))
-                 | "OncePerWave" >> beam.Distinct())
+                 | "ItemsOfPlan" >> beam.FlatMap(lambda fp: (((fp[1].meta.source, k), fp[0]) for k in fp[1].meta.item_keys))
+                 | "OncePerFile" >> beam.Distinct())
         keyed_items = items | "KeyItems" >> beam.Map(lambda it: ((it.source, it.key), it))
-        wave_items = ({"item": keyed_items, "wave": needs}
+        file_items = ({"item": keyed_items, "file": needs}
                       | "JoinItemsToWaves" >> beam.CoGroupByKey()
-                      | "ItemPerWave" >> beam.FlatMap(
-                          lambda kv: ((w, ("item", state.item_to_json(it))) for it in kv[1]["item"][:1]
-                                      for w in sorted(set(kv[1]["wave"])))))
-        wave_plans = placed | "PlanRecord" >> beam.Map(lambda wp: (wp[0], ("plan", state.plan_to_json(wp[1]))))
+                      | "ItemPerWave" >> beam.FlatMap(items_by_file))
+        file_plans = placed | "PlanRecord" >> beam.Map(lambda fp: (fp[0], ("plan", state.plan_to_json(fp[1]))))
 
         def write(element):
-            wave, records = element
+            (wave, part), records = element
             rows = sorted(records, key=lambda r: (r[0], json.dumps(r[1], sort_keys=True)))
-            path = state.wave_file(out_dir, wave, "plan")
+            path = state.wave_part(out_dir, wave, "plan", part)
             state.write_jsonl(path, [{"kind": k, "record": r} for k, r in rows], storage.staging_dir_for(out_dir))
             yield path
 
-        written = ((wave_plans, wave_items)
+        written = ((file_plans, file_items)
                    | "WaveRecords" >> beam.Flatten()
-                   | "ByWave" >> beam.GroupByKey()
-                   | "WriteWave" >> beam.FlatMap(write))
+                   | "ByFile" >> beam.GroupByKey()
+                   | "WriteWaveFile" >> beam.FlatMap(write))
         plans_per_wave = (placed
-                          | "WaveOfPlan" >> beam.Map(lambda wp: wp[0])
+                          | "WaveOfPlan" >> beam.Map(lambda fp: fp[0][0])
                           | "PlansPerWave" >> beam.combiners.Count.PerElement()
                           | "AllWaves" >> beam.combiners.ToDict())
-        return written, shard_plan, plans_per_wave
+        return written, layout, plans_per_wave
 
 
 class CommitPlanFn(beam.DoFn):
@@ -128,10 +143,10 @@ class CommitPlanFn(beam.DoFn):
     def __init__(self, out_dir: str):
         self.out_dir = out_dir
 
-    def process(self, shard_plan, per_wave, mixture, written):
-        waves = -(-shard_plan["num_shards"] // shard_plan["shards_per_wave"])
-        plan = state.BuildPlan(mixture=mixture[0] if mixture else None,
-                                wave_sentences=[per_wave.get(w, 0) for w in range(waves)], **shard_plan)
+    def process(self, layout: WaveLayout, per_wave, mixture, written):
+        plan = state.BuildPlan(planned_sentences=layout.planned_sentences, num_shards=layout.num_shards,
+                               shards_per_wave=layout.shards_per_wave, mixture=mixture[0] if mixture else None,
+                               wave_sentences=[per_wave.get(w, 0) for w in range(layout.waves)])
         state.write_plan(self.out_dir, plan)
         yield plan
 
@@ -139,21 +154,33 @@ class CommitPlanFn(beam.DoFn):
 # --- wave phase ------------------------------------------------------------------------------------
 
 class WaveInputs(beam.PTransform):
-    """One wave's committed plan file -> (items, plans)."""
+    """One wave's committed plan files -> (items, plans)."""
     def __init__(self, out_dir: str, wave: int):
         super().__init__()
         self.out_dir, self.wave = out_dir, wave
 
     def expand(self, pbegin):
-        path = state.wave_file(self.out_dir, self.wave, "plan")
         records = (pbegin
-                   | "WaveFile" >> beam.Create([path] if storage.exists(path) else [])
+                   | "WaveFiles" >> beam.Create(state.wave_parts(self.out_dir, self.wave, "plan"))
                    | "ReadWave" >> beam.FlatMap(state.read_jsonl))
         items = records | "Items" >> beam.FlatMap(
             lambda r: [state.item_from_json(r["record"])] if r["kind"] == "item" else [])
         plans = records | "Plans" >> beam.FlatMap(
             lambda r: [state.plan_from_json(r["record"])] if r["kind"] == "plan" else [])
         return items, plans
+
+
+def earlier_state_files(out_dir: str, wave: int) -> list[str]:
+    """What a wave reads of the waves before it: the seen index the previous wave committed (at
+    most BuildPlan.seen_parts files, whatever the wave's index)."""
+    return state.wave_parts(out_dir, wave - 1, "seen") if wave > 0 else []
+
+
+def seen_sentences(p, label: str, out_dir: str, wave: int):
+    """[token sha256, shard, key] of every sentence kept by the waves before ``wave``."""
+    return (p
+            | f"{label}Files" >> beam.Create(earlier_state_files(out_dir, wave))
+            | f"{label}Read" >> beam.FlatMap(state.read_jsonl))
 
 
 def keep_first_sentence(element, num_shards):
@@ -193,19 +220,19 @@ class WriteShardFn(beam.DoFn):
 
 class TokenShards(beam.PTransform):
     """New sentences -> shards (after exact dedup of identical token sequences across the build: the
-    copy in the lowest shard stays) -> the ShardStates of this wave's shards."""
+    copy in the lowest shard stays; ``seen`` holds the earlier waves' kept sentences) -> the
+    ShardStates of this wave's shards."""
 
     def __init__(self, out_dir: str, config: BuildConfig):
         super().__init__()
         self.out_dir, self.config = out_dir, config
 
     def expand(self, inputs):
-        sentences_pc, late_rejects, num_shards, earlier = inputs
+        sentences_pc, late_rejects, num_shards, seen = inputs
         p = sentences_pc.pipeline
         if self.config.dedup_sentences:
             new = sentences_pc | "TokenHash" >> beam.Map(lambda s: (token_sha256(s), ("new", s)))
-            old = earlier | "EarlierHashes" >> beam.FlatMap(
-                lambda st: ((sha, ("old", [st.info.index, key])) for key, _, _, sha in st.sentences))
+            old = seen | "EarlierHashes" >> beam.Map(lambda r: (r[0], ("old", r[1:])))
             kept = ((new, old)
                     | "AllHashes" >> beam.Flatten()
                     | "SameTokens" >> beam.GroupByKey()
@@ -224,27 +251,39 @@ class TokenShards(beam.PTransform):
 
 
 class CommitWave(beam.PTransform):
-    """The wave's shard states -> its ``done`` file (written last: the wave is committed)."""
-    def __init__(self, out_dir: str, wave: int):
+    """The wave's shard states (+ the seen index before it) -> its state parts, the seen index of the
+    sentences kept so far, then its ``done`` marker (written last: the wave is committed)."""
+    def __init__(self, out_dir: str, wave: int, seen_parts: int | None):
         super().__init__()
-        self.out_dir, self.wave = out_dir, wave
+        self.out_dir, self.wave, self.seen_parts = out_dir, wave, seen_parts
 
-    def expand(self, states):
-        out_dir, wave = self.out_dir, self.wave
-
-        def commit(all_states):
-            ordered = sorted(all_states, key=lambda st: st.info.index)
-            state.write_jsonl(state.wave_file(out_dir, wave, "done"), [st.to_json() for st in ordered],
-                               storage.staging_dir_for(out_dir))
-            yield len(ordered)
-
-        return states | "AllStates" >> beam.combiners.ToList() | "WriteDone" >> beam.FlatMap(commit)
+    def expand(self, inputs):
+        states, seen = inputs
+        out_dir, wave, seen_parts = self.out_dir, self.wave, self.seen_parts
+        files = [states
+                 | "ByStatePart" >> beam.Map(lambda st: (state.part_of_shard(st.info.index), st.to_json()))
+                 | "StateParts" >> beam.GroupByKey()
+                 | "WriteStates" >> beam.FlatMap(part_writer(out_dir, lambda part: state.wave_part(
+                     out_dir, wave, "states", part)))]
+        if seen_parts:
+            kept = states | "KeptHashes" >> beam.FlatMap(
+                lambda st: ([sha, st.info.index, key] for key, _, _, sha in st.sentences))
+            files.append((seen, kept)
+                         | "SeenSoFar" >> beam.Flatten()
+                         | "BySeenPart" >> beam.Map(lambda r: (state.part_of_hash(r[0], seen_parts), r))
+                         | "SeenParts" >> beam.GroupByKey()
+                         | "WriteSeen" >> beam.FlatMap(part_writer(out_dir, lambda part: state.wave_part(
+                             out_dir, wave, "seen", part))))
+        return (files
+                | "WaveFiles" >> beam.Flatten()
+                | "CountFiles" >> beam.combiners.Count.Globally()
+                | "WriteDone" >> beam.Map(lambda n: state.write_done(out_dir, wave, n) or n))
 
 
 def committed_states(p, label: str, out_dir: str, waves: range):
     """The shard states of committed waves, read on workers."""
     return (p
-            | f"{label}Files" >> beam.Create([state.wave_file(out_dir, w, "done") for w in waves])
+            | f"{label}Files" >> beam.Create([f for w in waves for f in state.wave_parts(out_dir, w, "states")])
             | f"{label}Read" >> beam.FlatMap(state.read_wave_states))
 
 
@@ -287,10 +326,10 @@ class WriteRecordsFn(beam.DoFn):
     def __init__(self, out_dir: str, provenance: dict, mixture: dict | None):
         self.out_dir, self.provenance, self.mixture = out_dir, provenance, mixture
 
-    def process(self, states, early_rejects, outcomes):
+    def process(self, shards, early_rejects, outcomes):
         join, tmp = storage.join, storage.staging_dir_for(self.out_dir)
-        rejects = sorted(set(early_rejects) | {r for st in states for r in st.rejects})
-        infos = [st.info for st in states]
+        rejects = sorted(set(early_rejects) | {r for _, shard_rejects in shards for r in shard_rejects})
+        infos = [info for info, _ in shards]
         storage.atomic_write(join(self.out_dir, tables.REJECTS_NAME), tables.parquet_bytes(tables.rejects_table(rejects)), tmp)
         summary = build_summary(infos, rejects, outcomes)
         if self.mixture:
@@ -348,7 +387,8 @@ class BuildRecords(beam.PTransform):
     def expand(self, inputs):
         states, early_rejects, outcomes = inputs
         return (states
-                | "AllStates" >> beam.combiners.ToList()
+                | "InfoAndRejects" >> beam.Map(lambda st: (st.info, st.rejects))  # not the sentences: one worker holds all
+                | "AllShards" >> beam.combiners.ToList()
                 | "WriteRecords" >> beam.ParDo(WriteRecordsFn(self.out_dir, self.provenance, self.mixture),
                                                early_rejects=AsList(early_rejects), outcomes=AsList(outcomes)))
 

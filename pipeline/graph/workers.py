@@ -1,0 +1,147 @@
+"""Warm worker processes for local multi-worker builds.
+
+Beam's ``multi_processing`` mode starts each SDK worker as a fresh ``python -m ...sdk_worker_main``,
+once per pipeline, and a build is several pipelines (plan, each wave, records): every phase paid
+for importing Beam, torch and uvd again in every worker, seconds each. Here the FnApiRunner gets an
+EXTERNAL environment served by a worker pool in the launcher, and the pool forks each SDK worker
+from a forkserver that imported all of that once per launcher: a worker starts in milliseconds.
+
+It is the same contract as the worker-pool sidecar of Flink and Spark (``BeamFnExternalWorkerPool``):
+the runner asks the pool for a worker, the worker dials the runner's control endpoint and runs
+bundles over the Fn API, so local multi-worker builds exercise the worker boundary real runners have.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import json
+import logging
+import multiprocessing
+import signal
+import sys
+import tempfile
+import threading
+import traceback
+from concurrent import futures
+from multiprocessing import forkserver
+
+import grpc
+from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.portability.api import beam_fn_api_pb2, beam_fn_api_pb2_grpc
+from apache_beam.runners.worker import sdk_worker_main
+from apache_beam.transforms.environments import ExternalEnvironment
+from google.protobuf import text_format
+
+from uvd.pipeline.graph import resources
+
+LOG = logging.getLogger("uvd")
+# Imported once by the forkserver, so that forked workers start with them loaded.
+PRELOAD = ["apache_beam.runners.worker.sdk_worker_main", "uvd.pipeline.graph.transforms",
+           "uvd.pipeline.graph.writing", "uvd.pipeline.graph.workers"]
+PR_SET_PDEATHSIG = 1
+RUNNER_LOG = "apache_beam.runners.portability.fn_api_runner.fn_runner"
+
+
+class _PoolIsNotInMemory(logging.Filter):
+    """Drops the FnApiRunner's warning that several workers need a multi-process running mode:
+    with this pool's environment they are separate processes, whatever the mode says."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("If direct_num_workers is not equal to 1")
+
+
+def prewarm() -> None:
+    """Start the forkserver (it imports PRELOAD while the launcher goes on); idempotent."""
+    multiprocessing.get_context("forkserver").set_forkserver_preload(PRELOAD)
+    forkserver.ensure_running()
+
+
+def run_worker(env: dict[str, str], threads: int | None) -> None:
+    """A forked SDK worker: serve the runner until it closes the control stream."""
+    if sys.platform.startswith("linux"):  # die with the forkserver, which dies with the launcher (kill -9 too)
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    resources.use_threads(threads)
+    log_handler, harness, _ = sdk_worker_main.create_harness(env)
+    try:
+        harness.run()
+    finally:
+        if log_handler:
+            log_handler.close()
+
+
+class ForkingWorkerPool(beam_fn_api_pb2_grpc.BeamFnExternalWorkerPoolServicer):
+    """Starts each requested SDK worker as a fork of the warm forkserver."""
+
+    def __init__(self, options: PipelineOptions, threads: int | None, work_dir: str):
+        prewarm()
+        self._context = multiprocessing.get_context("forkserver")
+        self._options = json.dumps({"options": options.get_all_options(drop_default=True)}, default=str)
+        self._work_dir = work_dir  # the workers' semi-persistent directory (empty: nothing staged)
+        self._threads = threads
+        self._workers: dict[str, multiprocessing.process.BaseProcess] = {}
+        self._lock = threading.Lock()
+
+    def StartWorker(self, request, context):  # noqa: N802 - the gRPC method's name
+        env = {"CONTROL_API_SERVICE_DESCRIPTOR": text_format.MessageToString(request.control_endpoint),
+               "LOGGING_API_SERVICE_DESCRIPTOR": text_format.MessageToString(request.logging_endpoint),
+               "PIPELINE_OPTIONS": self._options, "WORKER_ID": request.worker_id,
+               "SEMI_PERSISTENT_DIRECTORY": self._work_dir}
+        try:
+            worker = self._context.Process(target=run_worker, args=(env, self._threads), daemon=False,
+                                           name=f"uvd-sdk-worker-{request.worker_id}")
+            worker.start()
+        except Exception:  # noqa: BLE001 - the runner reports it
+            return beam_fn_api_pb2.StartWorkerResponse(error=traceback.format_exc())
+        with self._lock:
+            self._reap()
+            self._workers[request.worker_id] = worker
+        return beam_fn_api_pb2.StartWorkerResponse()
+
+    def StopWorker(self, request, context):  # noqa: N802
+        with self._lock:
+            worker = self._workers.pop(request.worker_id, None)
+        if worker is not None:
+            self._stop(worker)
+        return beam_fn_api_pb2.StopWorkerResponse()
+
+    def _reap(self) -> None:
+        for worker_id, worker in list(self._workers.items()):
+            if not worker.is_alive():
+                worker.join()
+                del self._workers[worker_id]
+
+    @staticmethod
+    def _stop(worker, timeout: float = 10.0) -> None:
+        worker.join(timeout)  # a worker leaves by itself once its runner is done
+        if worker.is_alive():
+            worker.terminate()
+            worker.join(timeout)
+        if worker.is_alive():
+            worker.kill()
+            worker.join()
+
+    def close(self) -> None:
+        with self._lock:
+            workers, self._workers = list(self._workers.values()), {}
+        for worker in workers:
+            self._stop(worker)
+
+
+@contextlib.contextmanager
+def warm_worker_pool(options: PipelineOptions, threads: int | None):
+    """An EXTERNAL environment for the FnApiRunner, served by a ForkingWorkerPool on loopback."""
+    quiet = _PoolIsNotInMemory()
+    with tempfile.TemporaryDirectory(prefix="uvd-workers-") as work_dir:
+        pool = ForkingWorkerPool(options, threads, work_dir)
+        server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+        port = server.add_insecure_port("localhost:0")
+        beam_fn_api_pb2_grpc.add_BeamFnExternalWorkerPoolServicer_to_server(pool, server)
+        server.start()
+        logging.getLogger(RUNNER_LOG).addFilter(quiet)
+        try:
+            yield ExternalEnvironment(f"localhost:{port}")
+        finally:
+            logging.getLogger(RUNNER_LOG).removeFilter(quiet)
+            server.stop(None)
+            pool.close()
