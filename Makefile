@@ -51,13 +51,19 @@ test: lint
 	$(BIN)/python -m pytest -q
 	PYTHON=$(PYTHON) DEV=$(BIN) infra/ci/clean_install.sh
 
-# Speed targets: side-by-side ratios in one run; results go to docs/benchmarks.md by hand.
+# Speed targets: side-by-side ratios in one run; tables go to docs/benchmarks.md by hand. The
+# pipeline and scaling benchmarks also rewrite their sections of pipeline/tools/figures.json (the
+# figures `uvd plan` reads, with date, machine and load) and print PASS/FAIL for each target.
+# Run it on a quiet machine (`uptime`): the scaling ratios need the cores to themselves.
 TOKENIZER ?= bundled
+STILLS ?= 1500
+ROUNDS ?= 3
 bench: $(STAMP)
 	mkdir -p out/bench
 	$(BIN)/python benchmarks/tokenizer_bench.py --tokenizer $(TOKENIZER) --batch-sizes 1,8,32,128 \
 	    --json out/bench/tokenizer.json
-	$(BIN)/python benchmarks/pipeline_bench.py --json out/bench/pipeline.json
+	$(BIN)/python benchmarks/pipeline_bench.py --rounds $(ROUNDS) --json out/bench/pipeline.json
+	$(BIN)/python benchmarks/scaling_bench.py --stills $(STILLS) --rounds $(ROUNDS) --json out/bench/scaling.json
 	$(BIN)/python benchmarks/trainer_bench.py --configs debug,vqlm_100m --json out/bench/trainer.json
 
 # The one-shot GPU check (benchmarks/gpu_check.py), on a CUDA machine: tokenizer, pipeline, trainer and

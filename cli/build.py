@@ -55,7 +55,7 @@ from uvd.tokenizer.vqgan import PRECISIONS
 @click.option("--layout-arg", "layout_args", multiple=True, metavar="SOURCE.ARG=VALUE",
               help="Override a layout argument of one source, e.g. videos.epochs=4 or videos.strides=[4,8] "
                    "(VALUE is JSON). Repeatable.")
-@click.option("--workers", type=int, default=1, show_default=True,
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
               help="Local worker processes (DirectRunner direct_num_workers), forked warm from one process "
                    "that imported Beam, torch and uvd once.")
 @click.option("--threads-per-worker", type=click.IntRange(min=1),
@@ -71,7 +71,7 @@ from uvd.tokenizer.vqgan import PRECISIONS
                    "Output bytes do not depend on it.")
 @click.option("--accelerator", default=job.DEFAULT_ACCELERATOR, show_default=True,
               help="Beam resource hint of the tokenize step (GPU workers on Dataflow); 'none' to drop it. "
-                   "Local runs ignore it.")
+                   "Local runs drop it (no GPU pool; decoding and tokenizing stay in one process).")
 @click.option("--device", default="auto", show_default=True, help="Tokenizer device: auto, cpu or cuda.")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bar on local runs.")
 @click.pass_context
@@ -200,21 +200,22 @@ def sample_data(dest) -> None:
 
 
 @click.command("plan")
-@click.option("--figures", type=InputPath("a benchmarks/pipeline_bench.py --json file", folder=False),
-              help="Throughput figures: benchmarks/pipeline_bench.py --json output (default: uvd's measured ones).")
+@click.option("--figures", type=InputPath("a figures file as the benchmarks write it", folder=False),
+              help="A figures file as the benchmarks write it (default: uvd's, pipeline/tools/figures.json).")
 @click.option("--gpu", type=click.Choice(["nvidia-l4", "nvidia-a100", "nvidia-h100"]), default="nvidia-l4",
               show_default=True)
 @click.option("--mfu", type=float, help="Assumed tokenizer FLOP utilisation when no GPU rate was measured.")
 @click.option("--image-megapixels", type=float, help="Mean still size to plan for.")
 @click.option("--video-megapixels", type=float, help="Mean video frame size to plan for.")
+@click.option("--job-startup-min", type=float, help="Assumed start-up of one runner job, in minutes.")
 @click.option("--prices", "prices_path", type=InputPath("a JSON price table", folder=False),
               help="A JSON price table.")
 @click.option("--json", "as_json", is_flag=True)
-def plan(figures, gpu, mfu, image_megapixels, video_megapixels, prices_path, as_json) -> None:
-    """Estimate worker-hours, GPU-hours, storage and cost of building all of UVDv1, per runner."""
+def plan(figures, gpu, mfu, image_megapixels, video_megapixels, job_startup_min, prices_path, as_json) -> None:
+    """Estimate worker-hours, GPU-hours, storage, cost and runner jobs of building all of UVDv1."""
     prices = json.loads(open(prices_path).read()) if prices_path else PRICES
     assumptions = with_overrides(Assumptions(), gpu=gpu, mfu=mfu, image_megapixels=image_megapixels,
-                                 video_megapixels=video_megapixels)
+                                 video_megapixels=video_megapixels, job_startup_min=job_startup_min)
     result = estimate(load_figures(figures), assumptions, prices)
     if as_json:
         click.echo(json.dumps(result, indent=2))
@@ -225,6 +226,24 @@ def plan(figures, gpu, mfu, image_megapixels, video_megapixels, prices_path, as_
     click.echo(f"figures measured {result['figures']['measured']}; tokenizer {result['tokenizer_img_s_per_gpu']:,.0f} "
                f"img/s per {gpu} ({result['tokenizer_rate_is']}); prices {result['prices_date']}")
     click.echo(f"storage: {result['storage_gb'] / 1e3:,.1f} TB of shards (${result['storage_usd_month']:,.0f}/month)")
+    c = result["cpu_side"]
+    click.echo(f"CPU side: {c['still_img_s_per_core']:,.0f} stills/s per core at {assumptions.image_megapixels:g} MP, "
+               f"so {c['cores_per_gpu']:,.1f} cores per {gpu}; decode -> tokenize: "
+               f"{result['figures']['boundary_bytes_per_image']:,.0f} B/image, {c['boundary_gbit_s_per_gpu']:.1f} Gbit/s "
+               "into each GPU worker")
     click.echo(f"\n{'runner':<14} {'CPU worker-hours':>17} {'GPU-hours':>10} {'compute USD':>12}")
     for runner, r in result["runners"].items():
         click.echo(f"{runner:<14} {r['cpu_worker_hours']:>17,.0f} {r['gpu_hours']:>10,.0f} {r['compute_usd']:>12,.0f}")
+    _print_runner_jobs(result["runner_jobs"])
+
+
+def _print_runner_jobs(j: dict) -> None:
+    risk = j["at_risk_hours"]
+    click.echo(f"\nRunner jobs on Dataflow: {j['jobs']} (plan, {j['waves']} waves of ~{j['sentences_per_wave'] / 1e6:,.1f} M "
+               f"of {j['sentences'] / 1e6:,.0f} M sentences, records)")
+    click.echo(f"  start-up overhead: {j['startup_hours']:.1f} h ({j['jobs']} x {j['job_startup_min']:g} min, assumed); "
+               f"waves of a fixed 200 k sentences would be {j['fixed_200k_waves']['jobs']:,} jobs, "
+               f"{j['fixed_200k_waves']['startup_hours']:,.0f} h")
+    click.echo(f"  work at risk per kill (one wave, {j['at_risk_fraction']:.1%} of the build): "
+               f"{risk['cpu_worker_hours']:,.0f} CPU worker-hours, {risk['gpu_hours']:,.0f} GPU-hours, "
+               f"${j['at_risk_usd']:,.0f}")

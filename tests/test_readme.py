@@ -14,7 +14,7 @@ import skimage.data
 import torch
 
 from uvd.dataset_specs import all_specs
-from uvd.media.images import resize_frame
+from uvd.media.images import resize_still_fast
 from uvd.tokenizer import load_tokenizer
 from uvd.tokenizer.losses import psnr
 
@@ -74,7 +74,7 @@ def test_held_out_photos_score_what_the_readme_says():
     count, low, high = (int(g) for g in claim.groups())
     names = [f.rsplit(".", 1)[0] for f in METRICS["val_files"] if f.endswith((".png", ".jpg"))]
     assert len(names) == count
-    frames = np.stack([resize_frame(np.ascontiguousarray(getattr(skimage.data, n)()), 256) for n in names])
+    frames = np.stack([resize_still_fast(np.ascontiguousarray(getattr(skimage.data, n)()), 256) for n in names])
     x = torch.from_numpy(frames).permute(0, 3, 1, 2).float() / 255
     model = load_tokenizer("bundled")
     scores = psnr(model.decode_code(model.encode(x)), x).tolist()

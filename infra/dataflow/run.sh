@@ -6,15 +6,16 @@
 #
 # Decoding runs on the default (CPU) workers; the tokenize step carries uvd's accelerator
 # resource hint, so Dataflow's right fitting gives that step GPU workers (do not also set the
-# worker_accelerator service option). Extra arguments go to `uvd build`; Beam options that uvd
-# does not know pass through to Dataflow.
+# worker_accelerator service option). Dataflow runs one SDK process per vCPU: one torch/OpenCV
+# thread each. Waves are sized from the build (at most 18 jobs in all; `uvd plan`). Extra
+# arguments go to `uvd build`; Beam options that uvd does not know pass through to Dataflow.
 set -euo pipefail
 : "${PROJECT:?set PROJECT}" "${REGION:?set REGION}" "${BUCKET:?set BUCKET}" "${IMAGE:?set IMAGE}"
 OUT="${OUT:-${BUCKET}/uvd/shards}"
 
 uvd build --out "${OUT}" --config "$(dirname "$0")/build.toml" \
   --accelerator "type:nvidia-l4;count:1;machine_type:g2-standard-8;install-nvidia-driver" \
-  --wave-size 2000000 \
+  --threads-per-worker 1 \
   "$@" \
   --runner=DataflowRunner \
   --project="${PROJECT}" --region="${REGION}" \

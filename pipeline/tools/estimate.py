@@ -1,11 +1,15 @@
 """``uvd plan``: what building all of UVDv1 would take, per runner, from measured throughput figures.
 
 The work is the UVDv1 table (uvdv1_sources.tsv): tokens / 256 images per group, decoded on CPU
-workers (stills, or seeked video frames) and tokenized on GPUs. Rates come from
-benchmarks/pipeline_bench.py (CPU side, per core) and benchmarks/tokenizer_bench.py (GPU img/s);
-where no GPU figure was measured, the tokenizer rate is estimated from the LVM encoder's FLOPs per
-image and the card's bf16 peak at an assumed model FLOP utilisation, and the output says so.
-Prices are list prices (on-demand, us-central1, as dated in PRICES); pass your own with --prices.
+workers (stills, or seeked video frames) and tokenized on GPUs. Rates come from ``figures.json``
+next to this module, which the benchmarks write with their date and machine:
+benchmarks/pipeline_bench.py (decode rates per core, bytes per token) and
+benchmarks/scaling_bench.py (the whole CPU side of a build per core, without tokenizing, and the
+bytes per image that cross to the tokenize step). Where no GPU figure was measured, the tokenizer
+rate is estimated from the LVM encoder's FLOPs per image and the card's bf16 peak at an assumed
+model FLOP utilisation, and the output says so. Runner jobs come from planning/waves.py, with an
+assumed start-up per job. Prices are list prices (on-demand, us-central1, as dated in PRICES);
+pass your own with --prices.
 """
 
 from __future__ import annotations
@@ -13,8 +17,10 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 
-from uvd.dataset_specs import uvdv1_rows
+from uvd.dataset_specs import all_specs, uvdv1_rows
+from uvd.pipeline.planning.waves import MIN_WAVE_SENTENCES, wave_layout
 
 TOKENS_PER_IMAGE = 256
 LVM_ENCODER_GFLOPS = 138.0  # per 256x256 image (the issue's anchor; benchmarks/tokenizer_bench.py counts ours)
@@ -29,34 +35,46 @@ def bf16_peak_tflops(device_name: str) -> float | None:
     return next((peak for gpu, peak in BF16_PEAK_TFLOPS.items() if gpu.removeprefix("nvidia-") in parts), None)
 
 
+FIGURES_FILE = Path(__file__).with_name("figures.json")  # package data; `make bench` rewrites it
+
+
 @dataclass(frozen=True)
 class Figures:
-    """Measured throughput (one core, one GPU) and on-disk size."""
+    """Measured throughput (per core, per GPU) and sizes, as recorded in a figures file."""
 
-    still_img_s_per_core: float
+    still_img_s_per_core: float  # decode + resize only
     still_megapixels: float  # mean size of the images the still rate was measured on
     video_frames_s_per_core: float
     video_megapixels: float  # mean frame size of the clips the video rate was measured on
     bytes_per_token: float
+    cpu_side_img_s_per_core: float  # a whole build's CPU work per still (list .. shard write), tokenizing aside
+    cpu_side_megapixels: float  # the stills it was measured on (640x480 JPEG: 0.307)
+    boundary_bytes_per_image: float  # what crosses decode -> tokenize per image
     tokenizer_img_s_per_gpu: dict[str, float]  # measured on a GPU kind; empty if none was
-    measured: str  # when and where
+    measured: str  # when and where, per benchmark
 
     @classmethod
-    def from_bench(cls, report: dict) -> Figures:
-        cpu = report["cpu_side_per_core"]
-        return cls(still_img_s_per_core=cpu["stills_decode_resize_img_s"],
-                   still_megapixels=cpu["stills_mean_megapixels"],
-                   video_frames_s_per_core=cpu["video_seek_decode_resize_frames_s"],
-                   video_megapixels=cpu["video_mean_megapixels"],
-                   bytes_per_token=report["on_disk"]["gzip_bytes_per_token"],
-                   tokenizer_img_s_per_gpu=report.get("tokenizer_img_s_per_gpu", {}),
-                   measured=f"{report['date']}, {report['machine']}")
+    def from_file(cls, path: str | Path = FIGURES_FILE) -> Figures:
+        """The figures file: one section per benchmark, each with its date and machine."""
+        sections = json.loads(Path(path).read_text())
+        merged = {k: v for section in sections.values() for k, v in section.items()}
+        fields = {k: merged[k] for k in cls.__dataclass_fields__ if k not in ("measured", "tokenizer_img_s_per_gpu")}
+        when = "; ".join(f"{name} {s['date']} on {s['machine']} (load {s['load']})" for name, s in sections.items())
+        return cls(**fields, tokenizer_img_s_per_gpu=merged.get("tokenizer_img_s_per_gpu", {}), measured=when)
 
 
-# benchmarks/pipeline_bench.py, 2026-11-23, on this project's 2-core x86_64 CI-class machine (docs/benchmarks.md)
-MEASURED = Figures(still_img_s_per_core=258.7, still_megapixels=0.342, video_frames_s_per_core=122.0,
-                   video_megapixels=0.381, bytes_per_token=1.60, tokenizer_img_s_per_gpu={},
-                   measured="2026-11-23, x86_64 2 cores")
+def update_figures(section: str, figures: dict, path: str | Path = FIGURES_FILE) -> None:
+    """Replace one benchmark's section of a figures file (``figures`` carries its date, machine, load)."""
+    path = Path(path)
+    sections = json.loads(path.read_text()) if path.exists() else {}
+    sections[section] = figures
+    path.write_text(json.dumps(dict(sorted(sections.items())), indent=2, sort_keys=True) + "\n")
+
+
+def __getattr__(name: str):
+    if name == "MEASURED":  # the packaged figures, read when asked for (the benchmarks write them)
+        return Figures.from_file()
+    raise AttributeError(name)
 
 # On-demand list prices (USD per hour), us-central1, as published mid-2026; override with --prices.
 PRICES = {
@@ -78,6 +96,8 @@ class Assumptions:
     gpu: str = "nvidia-l4"
     mfu: float = 0.35  # assumed encoder FLOP utilisation when no GPU rate was measured
     parallel_efficiency: float = 0.7  # shuffles, stragglers, start-up at scale
+    job_startup_min: float = 6.0  # per Dataflow job: CPU and GPU worker VMs, containers, GPU driver (not measured)
+    samples_per_shard: int = 256  # the build config's default
 
 
 def work_of_uvdv1() -> dict[str, float]:
@@ -92,11 +112,36 @@ def work_of_uvdv1() -> dict[str, float]:
     return {"stills": stills, "video_frames": frames, "tokens": (stills + frames) * TOKENS_PER_IMAGE}
 
 
-def estimate(figures: Figures = MEASURED, assumptions: Assumptions = Assumptions(), prices: dict = PRICES) -> dict:
+def sentences_of_uvdv1() -> float:
+    """Sentences of all of UVDv1 in uvd's layouts: a single_image spec makes one sentence per image,
+    every other layout sentences of 16 images (8 pairs, 16-frame clips, LVM's length)."""
+    sentences = 0.0
+    for spec in all_specs().values():
+        images = spec.uvdv1_tokens_millions * 1e6 / TOKENS_PER_IMAGE
+        sentences += images / (1 if spec.layout == "single_image" else 16)
+    return sentences
+
+
+def runner_jobs(sentences: float, a: Assumptions, wave_hours: dict[str, float], wave_usd: float) -> dict:
+    """Jobs of the whole build (planning/waves.py), their start-up, and what one kill can lose: one
+    wave's share of the decode and tokenize work. Also the same for waves of a fixed 200 k sentences."""
+    layout = wave_layout(int(sentences), a.samples_per_shard)
+    fixed = wave_layout(int(sentences), a.samples_per_shard, wave_sentences=MIN_WAVE_SENTENCES)
+    at_risk = layout.shards_per_wave / layout.num_shards
+    return {"sentences": sentences, "waves": layout.waves, "jobs": layout.jobs,
+            "sentences_per_wave": layout.shards_per_wave * a.samples_per_shard,
+            "startup_hours": layout.jobs * a.job_startup_min / 60, "job_startup_min": a.job_startup_min,
+            "at_risk_fraction": at_risk, "at_risk_usd": at_risk * wave_usd,
+            "at_risk_hours": {k: at_risk * v for k, v in wave_hours.items()},
+            "fixed_200k_waves": {"jobs": fixed.jobs, "startup_hours": fixed.jobs * a.job_startup_min / 60}}
+
+
+def estimate(figures: Figures | None = None, assumptions: Assumptions = Assumptions(), prices: dict = PRICES) -> dict:
+    figures = figures or Figures.from_file()
     work = work_of_uvdv1()
     a = assumptions
     # decode cost grows with pixels: scale the measured per-core rates to the assumed image sizes
-    still_rate = figures.still_img_s_per_core * figures.still_megapixels / a.image_megapixels
+    still_rate = figures.cpu_side_img_s_per_core * figures.cpu_side_megapixels / a.image_megapixels
     frame_rate = figures.video_frames_s_per_core * figures.video_megapixels / a.video_megapixels
     core_hours = (work["stills"] / still_rate + work["video_frames"] / frame_rate) / 3600 / a.parallel_efficiency
     measured_gpu = figures.tokenizer_img_s_per_gpu.get(a.gpu)
@@ -109,8 +154,12 @@ def estimate(figures: Figures = MEASURED, assumptions: Assumptions = Assumptions
         gpu_cost = gpu_hours * (table["gpu_hour"][a.gpu] + 4 * table["vcpu_hour"] + 16 * table["gb_ram_hour"])
         runners[runner] = {"cpu_worker_hours": core_hours / a.cores_per_worker, "gpu_hours": gpu_hours,
                            "compute_usd": cpu_cost + gpu_cost}
+    cpu_side = {"still_img_s_per_core": still_rate, "cores_per_gpu": gpu_rate / still_rate,
+                "boundary_gbit_s_per_gpu": gpu_rate * figures.boundary_bytes_per_image * 8 / 1e9}
+    jobs = runner_jobs(sentences_of_uvdv1(), a, {"cpu_worker_hours": core_hours / a.cores_per_worker,
+                                                "gpu_hours": gpu_hours}, runners["dataflow"]["compute_usd"])
     return {"work": work, "figures": asdict(figures), "assumptions": asdict(assumptions),
-            "tokenizer_img_s_per_gpu": gpu_rate,
+            "tokenizer_img_s_per_gpu": gpu_rate, "cpu_side": cpu_side, "runner_jobs": jobs,
             "tokenizer_rate_is": "measured" if measured_gpu else
                                  f"estimated: {LVM_ENCODER_GFLOPS:g} GFLOPs/image at {a.mfu:.0%} of {a.gpu} bf16 peak",
             "storage_gb": storage_gb, "storage_usd_month": storage_gb * prices["storage_gb_month"],
@@ -118,11 +167,7 @@ def estimate(figures: Figures = MEASURED, assumptions: Assumptions = Assumptions
 
 
 def load_figures(path: str | None) -> Figures:
-    if not path:
-        return MEASURED
-    with open(path) as f:
-        data = json.load(f)
-    return Figures.from_bench(data) if "cpu_side_per_core" in data else Figures(**data)
+    return Figures.from_file(path or FIGURES_FILE)
 
 
 def with_overrides(assumptions: Assumptions, **changes) -> Assumptions:
