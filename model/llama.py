@@ -12,6 +12,11 @@ Two deliberate choices so that a later Hugging Face export is a file copy:
 * RoPE uses HF's "rotate_half" convention (dimension ``i`` pairs with ``i + head_dim/2``),
   so q/k projection rows are already in HF head layout. (EasyLM rotates interleaved
   pairs and has to permute wq/wk when converting; we never need to.)
+
+The forward is written for speed within that layout: q/k/v and gate/up are each one matmul over
+concatenated weights (the parameters stay separate), RoPE turns q and k in one pass, and attention is
+SDPA with ``is_causal``. ``torch.compile`` (``uvd train --compile``) then fuses RMSNorm, RoPE, SwiGLU
+and the loss into a few kernels (docs/benchmarks.md, Trainer).
 """
 
 from __future__ import annotations
@@ -120,26 +125,25 @@ class RMSNorm(nn.Module):
 
 def rotary_cos_sin(seq_len: int, head_dim: int, theta: float,
                    device: torch.device | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """cos and sin tables, each (seq_len, head_dim), in HF's rotate_half layout.
+    """cos and signed sin tables, each (seq_len, head_dim), in HF's rotate_half layout.
 
-    Frequency ``theta ** (-2i / head_dim)`` drives dimensions ``i`` and ``i + head_dim/2``.
+    Frequency ``theta ** (-2i / head_dim)`` drives dimensions ``i`` and ``i + head_dim/2``. The sin
+    table carries rotate_half's minus sign on its first half, so that ``apply_rotary`` needs no
+    negation: one kernel fewer per call in eager mode.
     """
     inv_freq = 1.0 / (theta ** (torch.arange(0, head_dim, 2, device=device, dtype=torch.float32) / head_dim))
     positions = torch.arange(seq_len, device=device, dtype=torch.float32)
     angles = torch.outer(positions, inv_freq)  # (T, Dh/2)
-    angles = torch.cat([angles, angles], dim=-1)  # (T, Dh/2) -> (T, Dh)
-    return angles.cos(), angles.sin()
-
-
-def rotate_half(x: torch.Tensor) -> torch.Tensor:
-    """(x1, x2) -> (-x2, x1) over the two halves of the last dimension."""
-    x1, x2 = x.chunk(2, dim=-1)  # (..., Dh) -> 2 x (..., Dh/2)
-    return torch.cat([-x2, x1], dim=-1)
+    sin = angles.sin()
+    return torch.cat([angles, angles], dim=-1).cos(), torch.cat([-sin, sin], dim=-1)  # (T, Dh) each
 
 
 def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """Rotate q or k, shape (B, H, T, Dh), by position; cos/sin are (T, Dh)."""
-    return x * cos.to(x.dtype) + rotate_half(x) * sin.to(x.dtype)
+    """Rotate q or k by position: x * cos + rotate_half(x) * sin, with rotate_half(x) = (-x2, x1)
+    written as the half-swap (x2, x1) times the signed sin of ``rotary_cos_sin``. cos/sin broadcast
+    against x: (T, Dh) for x (B, H, T, Dh), (T, 1, 1, Dh) for x (B, T, 2, H, Dh)."""
+    swapped = x.roll(x.shape[-1] // 2, dims=-1)  # (x1, x2) -> (x2, x1)
+    return x * cos.to(x.dtype) + swapped * sin.to(x.dtype)
 
 
 def document_causal_mask(document_ids: torch.Tensor) -> torch.Tensor:
@@ -149,6 +153,16 @@ def document_causal_mask(document_ids: torch.Tensor) -> torch.Tensor:
     same_doc = document_ids[:, :, None] == document_ids[:, None, :]  # (B, T) -> (B, T, T)
     causal = torch.ones(T, T, dtype=torch.bool, device=document_ids.device).tril()
     return (same_doc & causal)[:, None]  # (B, T, T) -> (B, 1, T, T)
+
+
+def fused_linear(x: torch.Tensor, *layers: nn.Linear) -> torch.Tensor:
+    """Several bias-free projections of the same input as one matmul (their outputs side by side).
+
+    The weights stay separate parameters, so checkpoint keys and the HF layout do not change; one
+    larger matmul (and one in each direction of the backward) beats several smaller ones, and the
+    concatenation copies only weights, which are small next to the activations it saves passes over.
+    """
+    return F.linear(x, torch.cat([layer.weight for layer in layers]))
 
 
 class Attention(nn.Module):
@@ -165,13 +179,15 @@ class Attention(nn.Module):
 
     def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
                 attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """x (B, T, D); cos/sin (T, Dh) from ``rotary_cos_sin``."""
         B, T, D = x.shape
         H, Dh = self.n_heads, self.head_dim
-        q = self.q_proj(x).view(B, T, H, Dh).transpose(1, 2)  # (B, T, D) -> (B, T, H, Dh) -> (B, H, T, Dh)
-        k = self.k_proj(x).view(B, T, H, Dh).transpose(1, 2)  # (B, T, D) -> (B, T, H, Dh) -> (B, H, T, Dh)
-        v = self.v_proj(x).view(B, T, H, Dh).transpose(1, 2)  # (B, T, D) -> (B, T, H, Dh) -> (B, H, T, Dh)
-        q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
-        if attention_mask is None:
+        qkv = fused_linear(x, self.q_proj, self.k_proj, self.v_proj)  # (B, T, D) -> (B, T, 3D)
+        qkv = qkv.view(B, T, 3, H, Dh)  # (B, T, 3D) -> (B, T, 3, H, Dh)
+        qk = apply_rotary(qkv[:, :, :2], cos[:, None, None], sin[:, None, None])  # q and k in one pass
+        q, k = qk.permute(2, 0, 3, 1, 4).unbind(0)  # (B, T, 2, H, Dh) -> (2, B, H, T, Dh) -> 2 x (B, H, T, Dh)
+        v = qkv[:, :, 2].transpose(1, 2)  # (B, T, H, Dh) -> (B, H, T, Dh)
+        if attention_mask is None:  # is_causal: the kernel skips the masked blocks, no (T, T) mask is built
             y = F.scaled_dot_product_attention(q, k, v, is_causal=True)  # (B, H, T, Dh)
         else:  # caller's mask already includes causality (see document_causal_mask)
             y = F.scaled_dot_product_attention(q, k, v, attn_mask=attention_mask)  # (B, H, T, Dh)
@@ -189,7 +205,8 @@ class MLP(nn.Module):
         self.down_proj = nn.Linear(cfg.ff_dim, cfg.d_model, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
+        gate, up = fused_linear(x, self.gate_proj, self.up_proj).chunk(2, dim=-1)  # (B, T, 2F) -> 2 x (B, T, F)
+        return self.down_proj(F.silu(gate) * up)
 
 
 class DecoderLayer(nn.Module):

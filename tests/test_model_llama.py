@@ -5,8 +5,10 @@ import torch
 
 from uvd.model.llama import (
     CONFIGS,
+    MLP,
     NUM_CODES,
     NUM_SPECIAL,
+    Attention,
     Llama,
     LlamaConfig,
     RMSNorm,
@@ -159,3 +161,81 @@ def test_document_mask_isolates_packed_sentences():
     # RoPE is relative, so b's logits do not depend on where b starts in the row.
     assert torch.allclose(packed_logits[:, 7:], alone, atol=1e-4)
     assert torch.allclose(plain, causal, atol=1e-5)
+
+
+# --- the fast paths (fused projections, signed-sin RoPE, causal SDPA) against plain computations --------
+
+def reference_rope(x: torch.Tensor, theta: float) -> torch.Tensor:
+    """x (B, H, T, Dh): each pair (i, i + Dh/2) turned by angle t * theta^(-2i/Dh), in float64."""
+    T, Dh = x.shape[-2], x.shape[-1]
+    half = Dh // 2
+    angle = torch.tensor([[t * theta ** (-2 * i / Dh) for i in range(half)] for t in range(T)], dtype=torch.float64)
+    x1, x2 = x[..., :half].double(), x[..., half:].double()
+    return torch.cat([x1 * angle.cos() - x2 * angle.sin(), x2 * angle.cos() + x1 * angle.sin()], dim=-1).float()
+
+
+def reference_attention(attn: Attention, x: torch.Tensor, theta: float) -> torch.Tensor:
+    """Separate q/k/v matmuls, explicit causal mask, softmax(q k^T / sqrt(Dh)) v, o_proj."""
+    B, T, D = x.shape
+    H = attn.n_heads
+    Dh = D // H
+
+    def heads(w):
+        return (x @ w.T).view(B, T, H, Dh).transpose(1, 2)
+
+    q, k = reference_rope(heads(attn.q_proj.weight), theta), reference_rope(heads(attn.k_proj.weight), theta)
+    scores = (q @ k.transpose(-1, -2)) / math.sqrt(Dh)
+    scores = scores.masked_fill(~torch.ones(T, T, dtype=torch.bool).tril(), float("-inf"))
+    y = (scores.softmax(dim=-1) @ heads(attn.v_proj.weight)).transpose(1, 2).reshape(B, T, D)
+    return y @ attn.o_proj.weight.T
+
+
+def outputs_and_grads(module: torch.nn.Module, fn, x: torch.Tensor, upstream: torch.Tensor) -> list[torch.Tensor]:
+    """fn(x)'s value, then the gradients of <fn(x), upstream> w.r.t. x and every parameter of module."""
+    module.zero_grad(set_to_none=True)
+    x = x.detach().requires_grad_(True)
+    y = fn(x)
+    (y * upstream).sum().backward()
+    return [y.detach(), x.grad] + [p.grad for p in module.parameters()]
+
+
+def test_rope_equals_pairwise_rotation_in_both_layouts():
+    torch.manual_seed(0)
+    B, H, T, Dh = 2, 3, 17, 16
+    x = torch.randn(B, H, T, Dh)
+    cos, sin = rotary_cos_sin(T, Dh, 500.0)
+    expected = reference_rope(x, 500.0)
+    assert torch.allclose(apply_rotary(x, cos, sin), expected, atol=1e-5)
+    # The layout Attention uses: q and k side by side, (B, T, 2, H, Dh), tables as (T, 1, 1, Dh).
+    qk = torch.stack([x, 2 * x], dim=1).permute(0, 3, 1, 2, 4)  # (B, 2, H, T, Dh) -> (B, T, 2, H, Dh)
+    rotated = apply_rotary(qk, cos[:, None, None], sin[:, None, None]).permute(0, 2, 3, 1, 4)  # -> (B, 2, H, T, Dh)
+    assert torch.allclose(rotated[:, 0], expected, atol=1e-5) and torch.allclose(rotated[:, 1], 2 * expected, atol=1e-5)
+
+
+def test_attention_equals_plain_masked_softmax_with_gradients():
+    torch.manual_seed(0)
+    cfg = LlamaConfig(d_model=48, ff_dim=64, n_layers=1, n_heads=3, rope_theta=100.0)
+    attn = Attention(cfg)
+    for p in attn.parameters():
+        torch.nn.init.normal_(p, std=0.2)  # large enough for attention to be far from uniform
+    x, upstream = torch.randn(2, 21, 48), torch.randn(2, 21, 48)
+    cos, sin = rotary_cos_sin(21, cfg.head_dim, cfg.rope_theta)
+    fast = outputs_and_grads(attn, lambda x: attn(x, cos, sin), x, upstream)
+    plain = outputs_and_grads(attn, lambda x: reference_attention(attn, x, cfg.rope_theta), x, upstream)
+    assert len(fast) == 2 + 4  # output, x and the four projection weights
+    for a, b in zip(fast, plain):
+        assert torch.allclose(a, b, atol=1e-5), (a - b).abs().max()
+
+
+def test_swiglu_equals_separate_projections_with_gradients():
+    torch.manual_seed(0)
+    mlp = MLP(LlamaConfig(d_model=32, ff_dim=80, n_layers=1, n_heads=2))
+    x, upstream = torch.randn(3, 7, 32), torch.randn(3, 7, 32)
+
+    def plain(x):
+        gate, up = x @ mlp.gate_proj.weight.T, x @ mlp.up_proj.weight.T
+        return (gate * torch.sigmoid(gate) * up) @ mlp.down_proj.weight.T
+
+    fast, reference = outputs_and_grads(mlp, mlp, x, upstream), outputs_and_grads(mlp, plain, x, upstream)
+    for a, b in zip(fast, reference):
+        assert torch.allclose(a, b, atol=1e-6), (a - b).abs().max()
