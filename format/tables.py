@@ -83,6 +83,16 @@ class ShardEntry:
     sources: tuple[str, ...] = ()
 
 
+def total_samples(shards) -> int:
+    """Samples (sentences) in these manifest entries."""
+    return sum(s.samples for s in shards)
+
+
+def total_tokens(shards) -> int:
+    """Tokens in these manifest entries."""
+    return sum(s.tokens for s in shards)
+
+
 @dataclasses.dataclass(frozen=True)
 class Manifest:
     """A finished build: its shards in manifest order and its provenance."""
@@ -93,11 +103,11 @@ class Manifest:
 
     @property
     def num_samples(self) -> int:
-        return sum(s.samples for s in self.shards)
+        return total_samples(self.shards)
 
     @property
     def num_tokens(self) -> int:
-        return sum(s.tokens for s in self.shards)
+        return total_tokens(self.shards)
 
     @property
     def tokenizer(self) -> dict:

@@ -21,7 +21,7 @@ from torch.utils.data import IterableDataset, get_worker_info
 
 from uvd.format.reading import ShardError, read_shard
 from uvd.format.sample import VisualSentence
-from uvd.format.tables import ShardEntry, read_manifest
+from uvd.format.tables import ShardEntry, read_manifest, total_samples, total_tokens
 from uvd.model.llama import NUM_CODES
 
 __all__ = ["ShardDataset", "ShardEntry", "ShardError", "default_rank_and_world_size"]
@@ -64,16 +64,9 @@ class ShardDataset(IterableDataset):
         if not 0 <= self.rank < self.world_size:
             raise ValueError(f"rank {self.rank} is not in [0, world_size={self.world_size})")
         self.shards = [entry for d in dirs for entry in read_manifest(str(d)).shards]
+        self.num_samples, self.num_tokens = total_samples(self.shards), total_tokens(self.shards)
         self.shuffle_shards, self.seed, self.epoch = shuffle_shards, seed, 0
         self.num_codes, self.verify_sha256 = num_codes, verify_sha256
-
-    @property
-    def num_samples(self) -> int:
-        return sum(s.samples for s in self.shards)
-
-    @property
-    def num_tokens(self) -> int:
-        return sum(s.tokens for s in self.shards)
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch

@@ -78,3 +78,11 @@ def read_sentences(out: Path) -> list[VisualSentence]:
     for shard in manifest.shards:  # plain webdataset reads them: the format is the contract
         sentences += [decode_sample(s) for s in wds.WebDataset(shard.path, shardshuffle=False, empty_check=False)]
     return sentences
+
+
+def sentences_by_source(sentences: list[VisualSentence]) -> dict[str, list[VisualSentence]]:
+    """A build's sentences grouped by their source, in read order."""
+    grouped: dict[str, list[VisualSentence]] = {}
+    for sentence in sentences:
+        grouped.setdefault(sentence.meta.source, []).append(sentence)
+    return grouped

@@ -16,6 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 from shard_helpers import write_test_shards
+from torch._dynamo.utils import counters
 
 from uvd.format.sample import SentenceMeta, VisualSentence
 from uvd.model import checkpoint
@@ -163,8 +164,6 @@ def test_compiled_model_trains_like_the_eager_one(data, tmp_path):
     """--compile (inductor; on CPU it needs a C++ compiler, which CI images have) changes kernels, not math:
     the whole model, loss included, is one graph (RMSNorm, RoPE and SwiGLU fused into its kernels), and
     four steps give the eager losses within 1e-5 (absolute; fp32 sums in another order)."""
-    from torch._dynamo.utils import counters
-
     eager = train(config(data, tmp_path / "eager", steps=4))
     counters.clear()
     compiled = train(config(data, tmp_path / "compiled", steps=4, compile=True))

@@ -9,16 +9,8 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from uvd.format.sample import sentence_key
 from uvd.media import images as decode
+from uvd.pipeline.graph import transforms
 from uvd.pipeline.graph.inference import VQGANModelHandler
-from uvd.pipeline.graph.transforms import (
-    DecodedFrames,
-    DedupedItems,
-    ProbedItems,
-    SentencePlans,
-    SourceItems,
-    TokenizedFrames,
-    VisualSentences,
-)
 from uvd.pipeline.graph.writing import ItemAccounting, TokenShards
 from uvd.pipeline.records.config import BuildConfig, SourceConfig
 from uvd.tokenizer import load_tokenizer
@@ -34,12 +26,12 @@ def sources(dirs):
 
 def front(p, srcs, config=CONFIG):
     """The build up to decoded frames; rejects of every stage, the shard-attributed ones unwrapped."""
-    items, list_rejects = p | "SourceItems" >> SourceItems(srcs, config)
-    probed, probe_rejects = items | "ProbedItems" >> ProbedItems(srcs, config)
-    unique, duplicate_rejects = probed | "DedupedItems" >> DedupedItems()
-    plans, plan_rejects = unique | "SentencePlans" >> SentencePlans(srcs, config)
+    items, list_rejects = p | "SourceItems" >> transforms.SourceItems(srcs, config)
+    probed, probe_rejects = items | "ProbedItems" >> transforms.ProbedItems(srcs, config)
+    unique, duplicate_rejects = probed | "DedupedItems" >> transforms.DedupedItems()
+    plans, plan_rejects = unique | "SentencePlans" >> transforms.SentencePlans(srcs, config)
     num_shards = p | "ShardCount" >> beam.Create([1])
-    frames, decode_rejects = (unique, plans, num_shards) | "DecodedFrames" >> DecodedFrames(srcs, config)
+    frames, decode_rejects = (unique, plans, num_shards) | "DecodedFrames" >> transforms.DecodedFrames(srcs, config)
     late = decode_rejects | "Unwrap" >> beam.Map(lambda shard_reject: shard_reject[1])
     rejects = (list_rejects, probe_rejects, duplicate_rejects, plan_rejects, late) | "Rejects" >> beam.Flatten()
     return items, plans, frames, rejects, num_shards
@@ -68,10 +60,10 @@ def test_items_plans_frames_and_rejects(bad_media):
 def test_tokenized_sentences_shards_and_accounting(bad_media, tmp_path):
     with BeamTestPipeline(runner=FnApiRunner()) as p:
         items, plans, frames, rejects, num_shards = front(p, sources(bad_media))
-        tokens = frames | TokenizedFrames(CONFIG, device="cpu")
+        tokens = frames | transforms.TokenizedFrames(CONFIG, device="cpu")
         assert_that(tokens | beam.Map(lambda kv: (kv[1].shape, str(kv[1].dtype))) | beam.Distinct(),
                     equal_to([((256,), "uint16")]), label="TokenShapes")
-        sentences, assemble_rejects = (plans, tokens, num_shards) | VisualSentences()
+        sentences, assemble_rejects = (plans, tokens, num_shards) | transforms.VisualSentences()
         assert_that(sentences | beam.Map(lambda s: (s.meta.layout, s.tokens.shape)),
                     equal_to([("single_image", (1, 256))] * 4 + [("video", (16, 256))]), label="Sentences")
         # broken.png was planned but never decoded: rejected once (at decode), not again at assembly
@@ -97,7 +89,7 @@ def test_tokens_match_direct_encode(media_dirs):
     expected = model.encode(torch.from_numpy(frame[None]).permute(0, 3, 1, 2).float() / 255)[0].numpy()
     with BeamTestPipeline(runner=FnApiRunner()) as p:
         _, _, frames, _, _ = front(p, sources(media_dirs))
-        tokens = frames | TokenizedFrames(CONFIG, device="cpu")
+        tokens = frames | transforms.TokenizedFrames(CONFIG, device="cpu")
         chelsea = tokens | beam.Filter(lambda kv, k: kv[0][0] == k, k=sentence_key("images", "chelsea.png", 0))
         assert_that(chelsea | beam.Map(lambda kv: kv[1].astype(np.int64).tolist()), equal_to([expected.tolist()]))
 

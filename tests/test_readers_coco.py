@@ -15,7 +15,7 @@ from annotator_models import export_all
 from fixtures import make_fixture
 from fixtures.coco import IMAGE_IDS, coco_file_name, counts_to_string, mask_to_counts
 from fixtures.common import write_image
-from spec_harness import build_specs, listing, read_sentences, spec_listing
+from spec_harness import build_specs, listing, read_sentences, sentences_by_source, spec_listing
 
 from uvd.dataset_specs import get_spec
 from uvd.media.drawing import PALETTE
@@ -330,9 +330,7 @@ def built(fixture_root, tmp_path_factory):
 def test_every_spec_builds_its_sentences(built):
     summary, sentences = built
     assert summary["unaccounted_items"] == 0 and summary["rejected_items"] == 0
-    by_source: dict[str, list] = {}
-    for s in sentences:
-        by_source.setdefault(s.meta.source, []).append(s)
+    by_source = sentences_by_source(sentences)
     # pairs: 8 pairs per sentence, the last one partial; multimodal: 3 shots per sentence
     expected = {"coco_detection": [16, 2], "coco_pose": [16], "coco_segmentation": [16, 2], "coco_depth": [16, 4],
                 "coco_normals": [16, 4], "coco_edges": [16, 4], "coco_multimodal": [15, 15, 15],

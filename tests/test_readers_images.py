@@ -15,7 +15,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 from annotator_models import export_all
-from fixtures import make_fixture
+from fixtures import make_fixtures
 from fixtures.common import photo, write_image
 from fixtures.images import (
     IMAGENET_CLASSES,
@@ -27,7 +27,7 @@ from fixtures.images import (
     write_ip2p_parquet,
 )
 from PIL import Image
-from spec_harness import build_specs, listing, read_sentences
+from spec_harness import build_specs, listing, read_sentences, sentences_by_source
 
 from uvd.dataset_specs import get_spec
 from uvd.format import storage
@@ -48,10 +48,7 @@ FOLDERS = ("imagenet", "laion", "sidd", "lol", "did_mdn", "instructpix2pix", "ki
 @pytest.fixture(scope="module")
 def datasets(tmp_path_factory) -> Path:
     """Every fixture folder of this family, written once and never modified."""
-    root = tmp_path_factory.mktemp("image_datasets")
-    for folder in FOLDERS:
-        make_fixture(folder, root)
-    return root
+    return make_fixtures(FOLDERS, tmp_path_factory.mktemp("image_datasets"))
 
 
 def copy_of(datasets: Path, folder: str, tmp_path: Path) -> Path:
@@ -475,10 +472,7 @@ def built(datasets, tmp_path_factory):
     out = tmp_path_factory.mktemp("image_specs_built")
     annotators = export_all(tmp_path_factory.mktemp("annotators"))
     summary = build_specs(list(EXPECTED_SIZES), root, out, annotators=annotators)
-    by_source = defaultdict(list)
-    for sentence in read_sentences(out):
-        by_source[sentence.meta.source].append(sentence)
-    return summary, by_source
+    return summary, defaultdict(list, sentences_by_source(read_sentences(out)))
 
 
 def test_every_image_spec_builds_its_layout_and_accounts_for_every_item(built):

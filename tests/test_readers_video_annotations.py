@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 import pytest
 import scipy.io
-from fixtures import make_fixture
+from fixtures import make_fixtures
 from fixtures.common import video_frames, write_image, write_video
 from fixtures.video_annotations import (
     AZIMUTHS,
@@ -26,7 +26,7 @@ from fixtures.video_annotations import (
     look_at_rt,
     vipseg_panomask,
 )
-from spec_harness import build_specs, listing, read_sentences
+from spec_harness import build_specs, listing, read_sentences, sentences_by_source
 
 from uvd.dataset_specs import get_spec
 from uvd.media.drawing import PALETTE, draw_keypoints
@@ -47,10 +47,7 @@ SPECS = ("vipseg_panoptic", "hand14k_segmentation", "jhmdb_flow", "jhmdb_pose", 
 
 @pytest.fixture(scope="module")
 def fixture_root(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("family_video_annotations")
-    for folder in FOLDERS:
-        make_fixture(folder, root)
-    return root
+    return make_fixtures(FOLDERS, tmp_path_factory.mktemp("family_video_annotations"))
 
 
 @pytest.fixture(scope="module")
@@ -423,9 +420,7 @@ def built(fixture_root, tmp_path_factory):
 def test_every_spec_builds_its_sentences(built):
     summary, sentences = built
     assert summary["unaccounted_items"] == 0 and summary["rejected_items"] == 0
-    by_source: dict[str, list] = {}
-    for s in sentences:
-        by_source.setdefault(s.meta.source, []).append(s)
+    by_source = sentences_by_source(sentences)
     # multi-sequence: 2 shots (the two items) x 2 tasks x 16 frames, written separate then interleaved
     expected = {"vipseg_panoptic": [64, 64], "hand14k_segmentation": [64, 64], "jhmdb_flow": [64, 64],
                 "jhmdb_pose": [64, 64], "ava_detection": [64, 64], "objaverse_multiview": [12, 12]}

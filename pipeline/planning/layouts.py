@@ -186,6 +186,15 @@ def _epoch_order(items: Sequence[Item], ctx: LayoutContext, epoch: int) -> tuple
     return order, rng, seed
 
 
+def _epoch_groups(items: Sequence[Item], ctx: LayoutContext, size: int, epochs: int):
+    """(epoch, index, group, rng, seed) for each group of ``size`` items of each epoch's seeded
+    order; the rng continues after the shuffle, so a layout may draw more from it per group."""
+    for epoch in range(epochs):
+        order, rng, seed = _epoch_order(items, ctx, epoch)
+        for index, start in enumerate(range(0, len(order), size)):
+            yield epoch, index, order[start:start + size], rng, seed
+
+
 def _whole_groups(items: Sequence[Item], ctx: LayoutContext, size: int) -> tuple[list[Item], list]:
     """LVM's ``drop_last``: the items that fill whole sentences of ``size`` items, by key, and the
     ``len % size`` left over (a seeded choice, the same every epoch) with the reason."""
@@ -213,12 +222,9 @@ def pairs(items: Sequence[Item], ctx: LayoutContext) -> Grouped:
     ``n_pairs`` unrelated pairs (tokenize_paired_dataset_muse.py). ``views`` are (x, y)."""
     n, epochs = int(ctx.args["n_pairs"]), int(ctx.args["epochs"])
     kept, left_out = _whole_groups(items, ctx, n)
-    plans = []
-    for epoch in range(epochs):
-        order, _, seed = _epoch_order(kept, ctx, epoch)
-        for index, start in enumerate(range(0, len(order), n)):
-            positions = [Position(it.key, 0, v) for it in order[start:start + n] for v in ctx.views]
-            plans.append(ctx.plan(positions, key_item=ctx.epoch_key(epoch), index=index, seed=seed))
+    plans = [ctx.plan([Position(it.key, 0, v) for it in group for v in ctx.views], key_item=ctx.epoch_key(epoch),
+                      index=index, seed=seed)
+             for epoch, index, group, _, seed in _epoch_groups(kept, ctx, n, epochs)]
     return Grouped(plans, left_out)
 
 
@@ -229,13 +235,11 @@ def multimodal(items: Sequence[Item], ctx: LayoutContext) -> Grouped:
     n, epochs = int(ctx.args["n_shots"]), int(ctx.args["epochs"])
     kept, left_out = _whole_groups(items, ctx, n)
     plans = []
-    for epoch in range(epochs):
-        order, rng, seed = _epoch_order(kept, ctx, epoch)
-        for index, start in enumerate(range(0, len(order), n)):
-            modalities = list(ctx.views)
-            rng.shuffle(modalities)
-            positions = [Position(it.key, 0, v) for it in order[start:start + n] for v in modalities]
-            plans.append(ctx.plan(positions, key_item=ctx.epoch_key(epoch), index=index, seed=seed))
+    for epoch, index, group, rng, seed in _epoch_groups(kept, ctx, n, epochs):
+        modalities = list(ctx.views)
+        rng.shuffle(modalities)
+        positions = [Position(it.key, 0, v) for it in group for v in modalities]
+        plans.append(ctx.plan(positions, key_item=ctx.epoch_key(epoch), index=index, seed=seed))
     return Grouped(plans, left_out)
 
 
