@@ -151,8 +151,8 @@ def test_hand14k_lists_and_renders_masks(fixture_root):
     assert rejects == []
     assert {it.key: it.num_frames for it in items} == {v: n for v, _, n, _ in HAND14K_VIDEOS}
     item = next(it for it in items if it.key == HAND14K_VIDEOS[0][0])
-    first = HAND14K_VIDEOS[0][3]
-    assert [Path(p).stem for p in item.paths[0::2]] == [f"{item.key}_{first + 30 * t:010d}" for t in range(12)]
+    _, _, frames, first = HAND14K_VIDEOS[0]
+    assert [Path(p).stem for p in item.paths[0::2]] == [f"{item.key}_{first + 30 * t:010d}" for t in range(frames)]
     out = reader.pictures(item, [(3, "frame"), (3, "mask")], CTX)
     mask = out[(3, "mask")]
     assert set(np.unique(mask.pixels)) == {0, 255}
@@ -166,7 +166,7 @@ def test_hand14k_malformed_inputs(fixture_root, tmp_path):
     (root / "Images" / f"{video}_{first + 30:010d}.jpg").unlink()
     shutil.copy(root / "Masks" / f"{video}_{first:010d}.png", root / "Masks" / f"{video}-{first:010d}.png")
     items, rejects = listing(Hand14KReader("h"), root)
-    assert {it.key: it.num_frames for it in items} == {HAND14K_VIDEOS[0][0]: 12, video: n - 1}
+    assert {it.key: it.num_frames for it in items} == {HAND14K_VIDEOS[0][0]: HAND14K_VIDEOS[0][2], video: n - 1}
     by_reason = {r.reason: r for r in rejects}
     assert set(by_reason) == {"missing_pair", "duplicate_frame"}
     assert str(root / "Masks" / f"{video}_{first + 30:010d}.png") in by_reason["missing_pair"].message
