@@ -18,10 +18,13 @@ seeded crops of upscaled photos), plus the three sample MP4s. Every run builds a
 3. The bytes per image that cross the decode -> tokenize boundary (a shuffle between the CPU and
    GPU pools on Dataflow), with the coder of the hinted graph, against their budget.
 
-Each acceptance ratio prints a PASS or FAIL line. The CPU-side rate and the boundary bytes go to
-the ``scaling_bench`` section of the figures file that ``uvd plan`` reads.
+Each byte-identity check and each target of issue 14 prints a PASS or FAIL line. If any outputs
+differ the run exits 1 and records nothing; a missed target exits 0 (2 with ``--require-targets``).
+The CPU-side rate and the boundary bytes go to the ``scaling_bench`` section of the figures file
+that ``uvd plan`` reads, with the date, machine and load.
 
-    python benchmarks/scaling_bench.py --json out/bench/scaling.json
+    python benchmarks/scaling_bench.py --stills 1500 --rounds 3 --json out/bench/scaling.json   (make bench)
+    python benchmarks/scaling_bench.py --stills 40 --rounds 1 --figures ''                      (does it run?)
 """
 
 from __future__ import annotations
@@ -46,7 +49,7 @@ import apache_beam as beam
 import cv2
 import numpy as np
 from apache_beam.options.pipeline_options import PipelineOptions
-from harness import alternate, machine, plain_loop, same_bytes, spread, uvd_build, verdict
+from harness import alternate, exit_code, machine, passed, plain_loop, same_bytes, spread, uvd_build, verdict
 
 from uvd.format.sample import sentence_key
 from uvd.media.images import decode_image, resize_still
@@ -196,7 +199,7 @@ def cpu_side(corpus: dict[str, Path], work: Path, rounds: int) -> dict:
     per_wall = [extra / (a["seconds"] - q["seconds"]) for a, q in zip(runs["all"], runs["quarter"])]
     plain = plain_loop(corpus, work / "cpu-side-plain", CPU_SIDE_CONFIG, encode=passthrough)
     return {"images": runs["all"][0]["images"], "extra_stills": extra, "img_s_per_core": statistics.median(per_cpu),
-            "img_s_per_core_runs": per_cpu, "img_s_per_pinned_core_wall": statistics.median(per_wall),
+            "img_s_per_core_runs": per_cpu, "img_s_per_core_spread": spread(per_cpu)["spread"], "img_s_per_pinned_core_wall": statistics.median(per_wall),
             "whole_build": {**spread([a["cpu_seconds"] for a in runs["all"]]),
                             "img_s_per_cpu_s": runs["all"][0]["images"] / statistics.median(
                                 [a["cpu_seconds"] for a in runs["all"]])},
@@ -208,56 +211,87 @@ def cpu_side(corpus: dict[str, Path], work: Path, rounds: int) -> dict:
 # --- 3. the decode -> tokenize boundary ----------------------------------------------------------------
 
 def boundary_bytes(corpus: dict[str, Path], samples: int = 32) -> dict:
-    """Encoded bytes of real frames with the coder of the frames the hinted wave graph ships to tokenize."""
+    """Encoded bytes of real frames with the coder of the frames the hinted wave graph ships to
+    tokenize, and what lossless PNG would save and cost instead (bytes, CPU ms per frame)."""
     options = PipelineOptions([])
     p = beam.Pipeline(options=options)
     build = job.BuildContext(sources=[SourceConfig("images", "images", str(corpus["images"]))], out_dir="unused",
                              config=BuildConfig(), options=options, record={}, tokens_per_image=256)
     job.chain_wave(p, build, state.BuildPlan(1, 1, 1, [1], None), 0)
     coder = resources.boundary_coder(p)
-    paths = sorted(corpus["images"].iterdir())[:samples]
-    sizes = [len(coder.encode(((sentence_key("images", path.name, 0), 0),
-                               resize_still(decode_image(path.read_bytes(), max_pixels=10**9, name=path.name), 256))))
-             for path in paths]
+    sizes, png = [], []
+    for path in sorted(corpus["images"].iterdir())[:samples]:
+        started = time.process_time()
+        frame = resize_still(decode_image(path.read_bytes(), max_pixels=10**9, name=path.name), 256)
+        decode_ms = (time.process_time() - started) * 1e3
+        sizes.append(len(coder.encode(((sentence_key("images", path.name, 0), 0), frame))))
+        png.append((*png_round_trip(frame), decode_ms))
     return {"bytes_per_image": statistics.mean(sizes), "budget": resources.FRAME_BOUNDARY_BUDGET_BYTES,
-            "coder": str(coder)}
+            "coder": str(coder), "png_bytes_per_image": statistics.mean(b for b, _, _ in png),
+            "png_ms_per_image": statistics.median(ms for _, ms, _ in png),
+            "decode_resize_ms_per_image": statistics.median(ms for _, _, ms in png)}
+
+
+def png_round_trip(frame: np.ndarray) -> tuple[int, float]:
+    """PNG bytes of a frame (OpenCV, fastest level) and the CPU ms to encode and decode it, one thread."""
+    threads = cv2.getNumThreads()
+    cv2.setNumThreads(1)
+    try:
+        started = time.process_time()
+        ok, encoded = cv2.imencode(".png", frame, [cv2.IMWRITE_PNG_COMPRESSION, 1])
+        restored = cv2.imdecode(encoded, cv2.IMREAD_UNCHANGED)
+        ms = (time.process_time() - started) * 1e3
+    finally:
+        cv2.setNumThreads(threads)
+    if not ok or not np.array_equal(restored, frame):
+        raise RuntimeError("PNG did not round-trip a frame exactly")
+    return len(encoded), ms
 
 
 # --- report ---------------------------------------------------------------------------------------------
 
-def print_tables(report: dict) -> list[str]:
+def print_tables(report: dict) -> None:
     print(f"\n{report['stills']} stills of 640x480 + 3 videos; {report['rounds']} rounds; load {report['load']} -> "
           f"{report['load_after']}; {report['machine']}\n")
     print("| tokenizer | run | cores | median s | spread | images/s | images/s per core | vs 1 worker | vs plain loop |")
     print("|---|---|---|---|---|---|---|---|---|")
-    lines = []
     for result in report["scaling"]:
         for name, r in result["runs"].items():
             print(f"| {result['tokenizer']} | {name} | {r['cores']} | {r['median_s']:.1f} | {r['spread']} | "
                   f"{r['img_s']:.1f} | {r['img_s_per_core']:.1f} | {r['vs_1_worker']:.2f}x | {r['vs_plain_loop']:.2f}x |")
-        lines.append(verdict(f"byte identity ({result['tokenizer']})",
-                             result["builds_byte_identical"] and result["plain_loop_shards_identical"],
-                             "every build's files, and the plain loop's shards"))
     c, w = report["cpu_side"], report["cpu_side"]["whole_build"]
     print(f"\nCPU side, pass-through encoder, 1 worker pinned to one core: {c['img_s_per_core']:.0f} images/s per "
-          f"core for each further still (CPU time; rounds {', '.join(f'{v:.0f}' for v in c['img_s_per_core_runs'])}), "
-          f"{c['img_s_per_pinned_core_wall']:.0f} per pinned core by the clock; the whole build of {c['images']} images: "
-          f"{w['median_s']:.1f} CPU s ({w['spread']}), {w['img_s_per_cpu_s']:.0f} images per CPU second; "
-          f"phases {c['phases_s']}")
+          f"core for each further still (CPU time; median of {len(c['img_s_per_core_runs'])} rounds, "
+          f"{c['img_s_per_core_spread']}), {c['img_s_per_pinned_core_wall']:.0f} per pinned core by the clock; the "
+          f"whole build of {c['images']} images: {w['median_s']:.1f} CPU s ({w['spread']}), "
+          f"{w['img_s_per_cpu_s']:.0f} images per CPU second; phases {c['phases_s']}")
     b = report["boundary"]
-    print(f"decode -> tokenize boundary: {b['bytes_per_image']:,.0f} bytes per image (budget {b['budget']:,})\n")
-    ratios = {result["tokenizer"]: result["runs"].get("2_workers", {}).get("vs_1_worker") for result in report["scaling"]}
+    print(f"decode -> tokenize boundary: {b['bytes_per_image']:,.0f} bytes per image (budget {b['budget']:,}); "
+          f"as PNG {b['png_bytes_per_image']:,.0f} bytes for {b['png_ms_per_image']:.2f} CPU ms to encode and decode, "
+          f"against {b['decode_resize_ms_per_image']:.2f} ms to decode and resize the still\n")
+
+
+def verdicts(report: dict) -> dict[str, list[str]]:
+    """PASS/FAIL lines: ``identity`` (outputs that must be equal) and ``targets`` (issue 14's ratios)."""
+    identity = [verdict(f"byte identity ({r['tokenizer']})", r["builds_byte_identical"] and
+                        r["plain_loop_shards_identical"], "every build's files, and the plain loop's shards")
+                for r in report["scaling"]]
+    c, b = report["cpu_side"], report["boundary"]
+    identity.append(verdict("CPU side, same shards as the plain loop", c["plain_loop_shards_identical"],
+                            "pass-through encoder"))
+    ratios = {r["tokenizer"]: r["runs"]["2_workers"]["vs_1_worker"] for r in report["scaling"]}
+    targets = []
     if "random:tiny" in ratios:
-        lines.append(verdict("random:tiny, 2 workers vs 1 pinned", ratios["random:tiny"] >= TARGETS[
+        targets.append(verdict("random:tiny, 2 workers vs 1 pinned", ratios["random:tiny"] >= TARGETS[
             "tiny_2_workers_vs_1_pinned"], f"{ratios['random:tiny']:.2f}x (target >= 1.6x)"))
     if "bundled" in ratios:
-        lines.append(verdict("bundled, 2 workers vs 1", ratios["bundled"] >= TARGETS["bundled_2_workers_vs_1"],
-                             f"{ratios['bundled']:.2f}x (target >= 1.0x)"))
-    lines.append(verdict("CPU side per core", c["img_s_per_core"] >= TARGETS["cpu_side_img_s_per_core"],
-                         f"{c['img_s_per_core']:.0f} images/s (target >= 150)"))
-    lines.append(verdict("CPU side, same shards as the plain loop", c["plain_loop_shards_identical"], "pass-through"))
-    lines.append(verdict("boundary bytes", b["bytes_per_image"] <= b["budget"], f"{b['bytes_per_image']:,.0f}"))
-    return lines
+        targets.append(verdict("bundled, 2 workers vs 1", ratios["bundled"] >= TARGETS["bundled_2_workers_vs_1"],
+                               f"{ratios['bundled']:.2f}x (target >= 1.0x)"))
+    targets.append(verdict("CPU side per core", c["img_s_per_core"] >= TARGETS["cpu_side_img_s_per_core"],
+                           f"{c['img_s_per_core']:.0f} images/s (target >= 150)"))
+    targets.append(verdict("boundary bytes", b["bytes_per_image"] <= b["budget"],
+                           f"{b['bytes_per_image']:,.0f} per image (budget {b['budget']:,})"))
+    return {"identity": identity, "targets": targets}
 
 
 def main() -> None:
@@ -275,6 +309,7 @@ def main() -> None:
     ap.add_argument("--tokenizers", default="random:tiny,bundled")
     ap.add_argument("--json", dest="json_path")
     ap.add_argument("--figures", default=str(FIGURES_FILE), help="Figures file to update ('' for none).")
+    ap.add_argument("--require-targets", action="store_true", help="Exit 2 if a target is missed.")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="uvd-scaling-"))
     try:
@@ -287,18 +322,19 @@ def main() -> None:
         report["load_after"] = machine()["load"]
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    report["verdicts"] = print_tables(report)
+    print_tables(report)
+    report["verdicts"] = verdicts(report)
     if args.json_path:
         Path(args.json_path).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json_path).write_text(json.dumps(report, indent=2))
-    if args.figures:
+    if args.figures and passed(report["verdicts"]["identity"]):
         update_figures("scaling_bench", {
             **{k: report[k] for k in ("date", "machine", "load")}, "source": "benchmarks/scaling_bench.py",
+            "stills": args.stills, "rounds": args.rounds,
             "cpu_side_img_s_per_core": report["cpu_side"]["img_s_per_core"],
             "cpu_side_megapixels": report["cpu_side"]["megapixels"],
             "boundary_bytes_per_image": report["boundary"]["bytes_per_image"]}, args.figures)
-    sys.exit(0 if all(line.startswith("PASS") for line in report["verdicts"]) else 1)
-
+    sys.exit(exit_code(report["verdicts"]["identity"], report["verdicts"]["targets"], args.require_targets))
 
 if __name__ == "__main__":
     main()
