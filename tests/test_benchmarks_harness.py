@@ -46,7 +46,7 @@ def report(identical: bool, tiny_ratio: float) -> dict:
         return {"tokenizer": tokenizer, "builds_byte_identical": identical, "plain_loop_shards_identical": True,
                 "runs": {"2_workers": {"vs_1_worker": ratio}}}
     return {"scaling": [scaling("random:tiny", tiny_ratio), scaling("bundled", 1.1)],
-            "cpu_side": {"plain_loop_shards_identical": True, "img_s_per_core": 200.0},
+            "cpu_side": {"preprocess": "lvm", "plain_loop_shards_identical": True, "img_s_per_core": 200.0},
             "boundary": {"bytes_per_image": 196_787, "budget": 200_000}}
 
 
@@ -70,3 +70,10 @@ def test_the_pass_through_encoder_gives_distinct_frames_distinct_tokens():
     assert tokens.shape == (3, 256) and tokens.dtype == np.uint16
     assert np.array_equal(tokens[1], frames[1, ::16, ::16, 0].reshape(-1))
     assert len({t.tobytes() for t in tokens}) == 3
+
+
+def test_a_cpu_side_difference_lost_in_noise_is_no_figure():
+    assert scaling_bench.marginal_rate(30, 0.2) == 150.0
+    assert np.isnan(scaling_bench.marginal_rate(30, -2.2))  # the smaller build took longer: not a rate
+    assert scaling_bench.median_rate([100.0, 150.0, 120.0]) == 120.0
+    assert np.isnan(scaling_bench.median_rate([100.0, scaling_bench.marginal_rate(30, 0.0), 120.0]))
