@@ -324,6 +324,22 @@ def verdicts(report: dict) -> dict[str, list[str]]:
     return {"identity": identity, "targets": targets}
 
 
+def record_figures(report: dict, path: str) -> None:
+    """The scaling_bench section of the figures file ``uvd plan`` reads; nothing when outputs
+    differed or the CPU-side figure was not measurable."""
+    if not passed(report["verdicts"]["identity"]):
+        return
+    if not math.isfinite(report["cpu_side"]["img_s_per_core"]):
+        print("the CPU-side difference was lost in noise (too few --stills, or a busy machine): figures not recorded")
+        return
+    update_figures("scaling_bench", {
+        **{k: report[k] for k in ("date", "machine", "load")}, "source": "benchmarks/scaling_bench.py",
+        "stills": report["stills"], "rounds": report["rounds"], "cpu_side_preprocess": report["cpu_side"]["preprocess"],
+        "cpu_side_img_s_per_core": report["cpu_side"]["img_s_per_core"],
+        "cpu_side_megapixels": report["cpu_side"]["megapixels"],
+        "boundary_bytes_per_image": report["boundary"]["bytes_per_image"]}, path)
+
+
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "_cpu_side":  # the pinned child of cpu_side()
         ap = argparse.ArgumentParser()
@@ -364,17 +380,10 @@ def main() -> None:
     if args.json_path:
         Path(args.json_path).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json_path).write_text(json.dumps(report, indent=2))
-    if args.figures and not math.isfinite(report["cpu_side"]["img_s_per_core"]):
-        print("the CPU-side difference was lost in noise (too few --stills, or a busy machine): figures not recorded")
-    elif args.figures and passed(report["verdicts"]["identity"]):
-        update_figures("scaling_bench", {
-            **{k: report[k] for k in ("date", "machine", "load")}, "source": "benchmarks/scaling_bench.py",
-            "stills": args.stills, "rounds": args.rounds,
-            "cpu_side_preprocess": report["cpu_side"]["preprocess"],
-            "cpu_side_img_s_per_core": report["cpu_side"]["img_s_per_core"],
-            "cpu_side_megapixels": report["cpu_side"]["megapixels"],
-            "boundary_bytes_per_image": report["boundary"]["bytes_per_image"]}, args.figures)
+    if args.figures:
+        record_figures(report, args.figures)
     sys.exit(exit_code(report["verdicts"]["identity"], report["verdicts"]["targets"], args.require_targets))
+
 
 if __name__ == "__main__":
     main()
