@@ -51,9 +51,10 @@ test: lint
 	$(BIN)/python -m pytest -q
 	PYTHON=$(PYTHON) DEV=$(BIN) infra/ci/clean_install.sh
 
-# Speed targets: side-by-side ratios in one run; tables go to docs/benchmarks.md by hand. The
-# pipeline and scaling benchmarks also rewrite their sections of pipeline/tools/figures.json (the
-# figures `uvd plan` reads, with date, machine and load) and print PASS/FAIL for each target.
+# Speed targets: contenders alternate round by round (median, spread); tables go to
+# docs/benchmarks.md by hand. The pipeline and scaling benchmarks also rewrite their sections of
+# pipeline/tools/figures.json (the figures `uvd plan` reads, with date, machine and load) and print
+# PASS/FAIL for each target (a miss does not stop make; outputs that differ do, recording nothing).
 # Run it on a quiet machine (`uptime`): the scaling ratios need the cores to themselves.
 TOKENIZER ?= bundled
 STILLS ?= 1500

@@ -119,3 +119,17 @@ def verdict(name: str, ok: bool, detail: str) -> str:
     line = f"{'PASS' if ok else 'FAIL'} {name}: {detail}"
     print(line, flush=True)
     return line
+
+
+def passed(lines: list[str]) -> bool:
+    return all(line.startswith("PASS") for line in lines)
+
+
+def exit_code(identity: list[str], targets: list[str], require_targets: bool) -> int:
+    """1 if compared outputs differ (the run proves nothing, and records no figures); 2 if a target
+    was missed and ``require_targets``; else 0, so that a missed target, printed FAIL, does not
+    stop the other benchmarks of `make bench`."""
+    if not passed(identity):
+        print("FAIL: the contenders' outputs differ; no figures recorded", flush=True)
+        return 1
+    return 2 if require_targets and not passed(targets) else 0

@@ -13,9 +13,10 @@ On the bundled sample (real photos from scikit-image, real MP4s from scikit-vide
 - bytes per token on disk, for gzip and plain tar shards.
 
 The decode rates and bytes per token go to the ``pipeline_bench`` section of the figures file
-that ``uvd plan`` reads (pipeline/tools/figures.json), with the date, machine and load.
+that ``uvd plan`` reads (pipeline/tools/figures.json), with the date, machine and load, unless
+the shards differ: then the run exits 1 and records nothing.
 
-    python benchmarks/pipeline_bench.py --json out/bench/pipeline.json
+    python benchmarks/pipeline_bench.py --rounds 3 --json out/bench/pipeline.json   (make bench)
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from harness import alternate, machine, plain_loop, same_bytes, spread, uvd_build, verdict
+from harness import alternate, exit_code, machine, passed, plain_loop, same_bytes, spread, uvd_build, verdict
 
 from uvd.format.tables import read_manifest
 from uvd.media.images import decode_image, resize_still, resize_video_frame
@@ -146,19 +147,20 @@ def main() -> None:
     plain_s = e["runs"]["plain_loop"]["median_s"]
     for name, r in e["runs"].items():
         print(f"| {name} | {r['median_s']:.1f} | {r['spread']} | {r['img_s']:.2f} | {plain_s / r['median_s']:.2f}x |")
-    ok = verdict("byte identity", e["same_shards_all_three"], "shards of the plain loop, 1 worker and 2 workers")
+    identity = [verdict("byte identity", e["same_shards_all_three"], "shards of the plain loop, 1 worker and 2 workers")]
+    report["verdicts"] = {"identity": identity, "targets": []}
     if args.json_path:
         Path(args.json_path).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json_path).write_text(json.dumps(report, indent=2))
-    if args.figures:
+    if args.figures and passed(identity):
         d = report["decode_per_core"]
         update_figures("pipeline_bench", {
             **{k: report[k] for k in ("date", "machine", "load")}, "source": "benchmarks/pipeline_bench.py",
+            "rounds": args.rounds, "tokenizer": args.tokenizer,
             **{k: d[k] for k in ("still_img_s_per_core", "still_megapixels", "video_frames_s_per_core",
                                  "video_megapixels")},
             "bytes_per_token": report["on_disk"]["gzip_bytes_per_token"]}, args.figures)
-    sys.exit(0 if ok.startswith("PASS") else 1)
-
+    sys.exit(exit_code(identity, [], require_targets=False))
 
 if __name__ == "__main__":
     main()

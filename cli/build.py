@@ -19,7 +19,7 @@ from uvd.media.images import PREPROCESS_MODES
 from uvd.pipeline.graph import job
 from uvd.pipeline.planning.waves import MAX_WAVES, MIN_WAVE_SENTENCES
 from uvd.pipeline.records.config import BuildConfig, SourceConfig, discover_sources, load_build_config, parse_source
-from uvd.pipeline.tools.estimate import PRICES, Assumptions, estimate, load_figures, with_overrides
+from uvd.pipeline.tools.estimate import PRICES, Assumptions, FiguresError, estimate, load_figures, with_overrides
 from uvd.pipeline.tools.local import rebuild_sentence
 from uvd.pipeline.tools.sample_data import collect_sample
 from uvd.tokenizer.vqgan import PRECISIONS
@@ -216,7 +216,11 @@ def plan(figures, gpu, mfu, image_megapixels, video_megapixels, job_startup_min,
     prices = json.loads(open(prices_path).read()) if prices_path else PRICES
     assumptions = with_overrides(Assumptions(), gpu=gpu, mfu=mfu, image_megapixels=image_megapixels,
                                  video_megapixels=video_megapixels, job_startup_min=job_startup_min)
-    result = estimate(load_figures(figures), assumptions, prices)
+    try:
+        measured = load_figures(figures)
+    except FiguresError as e:
+        raise click.ClickException(str(e)) from e
+    result = estimate(measured, assumptions, prices)
     if as_json:
         click.echo(json.dumps(result, indent=2))
         return

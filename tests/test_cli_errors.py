@@ -115,7 +115,7 @@ INPUTS = {
                        "a build config file (TOML or JSON)"),
     "build --root": (["build", "--root", "{m}", "--out", "{d}/o"], "a folder of datasets, each in its spec's folder"),
     "rebuild": (["rebuild", "{m}"], "the --out folder of a finished uvd build"),
-    "plan --figures": (["plan", "--figures", "{m}"], "a benchmarks/pipeline_bench.py --json file"),
+    "plan --figures": (["plan", "--figures", "{m}"], "a figures file as the benchmarks write it"),
     "plan --prices": (["plan", "--prices", "{m}"], "a JSON price table"),
     "datasets list --root": (["datasets", "list", "--root", "{m}"], "a folder holding datasets in their spec folders"),
     "datasets show --root": (["datasets", "show", "coco_detection", "--root", "{m}"],

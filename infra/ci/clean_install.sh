@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The package as a user gets it: the built wheel, no extras, in a fresh venv. Every module must
-# import there, and `uvd build` then `uvd train` must run on sample photos. The test suite's venv
-# has every extra installed, so only this check catches a runtime import that pyproject.toml's
-# dependencies lack. Run by `make test`; pip's cache and the constraints keep it mostly local.
+# import there, `uvd build` then `uvd train` must run on sample photos, and `uvd plan` on the
+# packaged figures. The test suite's venv has every extra installed, so only this check catches a
+# runtime import that pyproject.toml's dependencies lack. Run by `make test`; pip's cache and the
+# constraints keep it mostly local.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 PYTHON=${PYTHON:-python3}
@@ -36,4 +37,6 @@ print(f"clean install: all {len(names)} modules of uvd import")
 PY
 "$V/uvd" build --source images:sample/images --out shards --samples-per-shard 4 --no-progress
 "$V/uvd" train shards --steps 3 --seq-len 512 --batch-size 2 --log-every 1 --out checkpoint
+PLAN=$("$V/uvd" plan)  # on the measured figures that ship in the wheel (pipeline/tools/figures.json)
+grep -q "Runner jobs on Dataflow" <<< "$PLAN"
 echo "clean install: OK (${SECONDS} s)"

@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from uvd.dataset_specs import all_specs, uvdv1_rows
+from uvd.format.storage import atomic_write
 from uvd.pipeline.planning.waves import MIN_WAVE_SENTENCES, wave_layout
 
 TOKENS_PER_IMAGE = 256
@@ -36,6 +37,16 @@ def bf16_peak_tflops(device_name: str) -> float | None:
 
 
 FIGURES_FILE = Path(__file__).with_name("figures.json")  # package data; `make bench` rewrites it
+# The benchmark that measures each figure (and writes it to its section of a figures file).
+WRITTEN_BY = {"still_img_s_per_core": "pipeline_bench", "still_megapixels": "pipeline_bench",
+              "video_frames_s_per_core": "pipeline_bench", "video_megapixels": "pipeline_bench",
+              "bytes_per_token": "pipeline_bench", "cpu_side_img_s_per_core": "scaling_bench",
+              "cpu_side_megapixels": "scaling_bench", "boundary_bytes_per_image": "scaling_bench"}
+PROVENANCE = ("date", "machine", "load", "source")  # what every section records beside its figures
+
+
+class FiguresError(ValueError):
+    """A figures file that is not JSON, or lacks a figure or the date and machine of a section."""
 
 
 @dataclass(frozen=True)
@@ -55,26 +66,44 @@ class Figures:
 
     @classmethod
     def from_file(cls, path: str | Path = FIGURES_FILE) -> Figures:
-        """The figures file: one section per benchmark, each with its date and machine."""
-        sections = json.loads(Path(path).read_text())
+        """The figures file: one section per benchmark, each with its date, machine, load and script."""
+        sections = _read_sections(Path(path))
         merged = {k: v for section in sections.values() for k, v in section.items()}
-        fields = {k: merged[k] for k in cls.__dataclass_fields__ if k not in ("measured", "tokenizer_img_s_per_gpu")}
+        missing = [k for k in WRITTEN_BY if not isinstance(merged.get(k), (int, float)) or merged[k] <= 0]
+        if missing:
+            benches = sorted({f"benchmarks/{WRITTEN_BY[k]}.py" for k in missing})
+            raise FiguresError(f"{path} has no measured {', '.join(missing)}; {' and '.join(benches)} "
+                               "write(s) them (make bench)")
         when = "; ".join(f"{name} {s['date']} on {s['machine']} (load {s['load']})" for name, s in sections.items())
-        return cls(**fields, tokenizer_img_s_per_gpu=merged.get("tokenizer_img_s_per_gpu", {}), measured=when)
+        return cls(**{k: float(merged[k]) for k in WRITTEN_BY},
+                   tokenizer_img_s_per_gpu=merged.get("tokenizer_img_s_per_gpu", {}), measured=when)
+
+
+def _read_sections(path: Path) -> dict[str, dict]:
+    try:
+        sections = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise FiguresError(f"{path}: not a figures file ({e})") from e
+    if not isinstance(sections, dict) or not all(isinstance(s, dict) for s in sections.values()):
+        raise FiguresError(f"{path}: not a figures file (expected one object per benchmark)")
+    for name, section in sections.items():
+        if any(k not in section for k in PROVENANCE):
+            raise FiguresError(f"{path}: section {name} lacks its {', '.join(k for k in PROVENANCE if k not in section)}")
+    return sections
 
 
 def update_figures(section: str, figures: dict, path: str | Path = FIGURES_FILE) -> None:
-    """Replace one benchmark's section of a figures file (``figures`` carries its date, machine, load)."""
+    """Replace one benchmark's section of a figures file (``figures`` carries its date, machine, load
+    and script), atomically: a figures file is never half written."""
     path = Path(path)
+    missing = [k for k in PROVENANCE if k not in figures]
+    if missing:
+        raise FiguresError(f"section {section} lacks its {', '.join(missing)}")
     sections = json.loads(path.read_text()) if path.exists() else {}
     sections[section] = figures
-    path.write_text(json.dumps(dict(sorted(sections.items())), indent=2, sort_keys=True) + "\n")
+    body = json.dumps(dict(sorted(sections.items())), indent=2, sort_keys=True) + "\n"
+    atomic_write(str(path), body.encode("utf-8"))
 
-
-def __getattr__(name: str):
-    if name == "MEASURED":  # the packaged figures, read when asked for (the benchmarks write them)
-        return Figures.from_file()
-    raise AttributeError(name)
 
 # On-demand list prices (USD per hour), us-central1, as published mid-2026; override with --prices.
 PRICES = {
