@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import tempfile
+from collections import Counter
 
 import click
 import numpy as np
@@ -99,10 +100,24 @@ def build(ctx, sources, root, mix, mix_tokens, out_dir, config_path, tokenizer, 
     except (FileExistsError, ValueError) as e:
         raise click.ClickException(str(e)) from e
     _print_summary(summary, out_dir)
-    listed = sum(summary["inputs"].values())
-    if listed and not any(v["written"] for v in summary["items"].values()):
-        raise click.ClickException(f"every one of the {listed} inputs was rejected; nothing was written but "
+    _fail_on_empty_sources(summary, out_dir)
+
+
+def _fail_on_empty_sources(summary: dict, out_dir: str) -> None:
+    """Exit 1 when the build, or one of its sources, had inputs and wrote none of them (every one
+    rejected): the rejects are recorded and the other sources' shards are complete, but such a
+    build is not a success."""
+    rejects = read_rejects(out_dir)
+    built = {s for s, tokens in summary["tokens_by_source"].items() if tokens}
+    if rejects and not built:
+        raise click.ClickException(f"every one of the {len(rejects)} inputs was rejected; nothing was written but "
                                    f"{out_dir}/{REJECTS_NAME} (reasons above)")
+    rejected = Counter(r.source for r in rejects if r.stage != "dedup")  # duplicates of kept inputs are not failures
+    empty = {s: rejected[s] for s in sorted(set(summary["inputs"]) | set(rejected)) if s not in built and rejected[s]}
+    if empty:
+        names = ", ".join(f"{s} ({n})" for s, n in empty.items())
+        raise click.ClickException(f"every input of source(s) {names} was rejected; the other sources were built; "
+                                   f"reasons in {out_dir}/{REJECTS_NAME}")
 
 
 def _sources_and_config(sources, root, config_path, annotators, layout_args,

@@ -141,18 +141,18 @@ class SourceRootError(ValueError):
 
 
 def check_source_roots(sources: Iterable[SourceConfig]) -> None:
-    """Fail before any work when a source's root does not exist or its spec lists no item there:
-    a typo in a path would otherwise build nothing, successfully. Listing stops at the first item."""
+    """Fail before any work when a source's root does not exist or its spec finds nothing at all
+    there, neither an item nor a bad input: a typo in a path would otherwise build nothing,
+    successfully. A root whose inputs are all bad is not refused here: those are rejects, recorded
+    by the build (and ``uvd build`` then exits 1 naming the source). Listing stops at the first item."""
     for source in sources:
         reader = make_reader(source.dataset_spec, source.name)
         where = f"source {source.name!r} (spec {source.spec})"
         expected = f"expected {reader.expects()}"
         if storage.is_local(source.root) and not os.path.isdir(source.root):
             raise SourceRootError(f"{where}: {source.root} is not a folder; {expected}")
-        first = first_listed(reader, source.root)
-        if not isinstance(first, Item):
-            problem = f" (first problem: [{first.reason}] {first.message})" if first else ""
-            raise SourceRootError(f"{where}: no items in {source.root}; {expected}{problem}")
+        if first_listed(reader, source.root) is None:
+            raise SourceRootError(f"{where}: no items in {source.root}; {expected}")
 
 
 def first_listed(reader: Reader, root: str) -> Item | Reject | None:

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from fixtures.common import photo, write_image
 
 from uvd.cli import main
-from uvd.format.tables import read_rejects
+from uvd.format.tables import read_manifest, read_rejects
 
 BUILD = ["--tokenizer", "random:tiny", "--no-progress", "--device", "cpu"]
 
@@ -47,13 +47,26 @@ def test_source_root_with_nothing_the_spec_reads(tmp_path):
     assert "expected video files" in line and not (tmp_path / "out").exists()
 
 
-def test_index_naming_only_missing_files_reports_the_first_problem(tmp_path):
+def test_index_naming_only_missing_files_is_rejected_and_fails_the_build(tmp_path):
     root = tmp_path / "ucf"
     (root / "ucfTrainTestlist").mkdir(parents=True)
     (root / "UCF-101").mkdir()
     (root / "ucfTrainTestlist" / "trainlist01.txt").write_text("ApplyEyeMakeup/v_ApplyEyeMakeup_g08_c01.avi 1\n")
-    line = error_line(run("build", "--source", f"ucf101:{root}", "--out", str(tmp_path / "out"), *BUILD))
-    assert "no items in" in line and "trainlist01.txt" in line and "first problem: [missing_file]" in line
+    result = run("build", "--source", f"ucf101:{root}", "--out", str(tmp_path / "out"), *BUILD)
+    assert "every one of the 1 inputs was rejected" in error_line(result)
+    (reject,) = read_rejects(str(tmp_path / "out"))  # a bad input: recorded, named, with its reason
+    assert reject.reason == "missing_file" and "v_ApplyEyeMakeup_g08_c01.avi" in reject.message
+
+
+def test_a_source_whose_every_input_is_rejected_fails_the_build_after_the_others(tmp_path):
+    write_image(tmp_path / "photos" / "good.jpg", photo(0))
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "bad.jpg").write_bytes(b"not a jpeg")
+    result = run("build", "--source", f"images:{tmp_path / 'photos'}", "--source", f"more=images:{tmp_path / 'broken'}",
+                 "--out", str(tmp_path / "out"), *BUILD)
+    assert "every input of source(s) more (1) was rejected" in error_line(result)
+    assert read_manifest(str(tmp_path / "out")).num_samples == 1  # the good source was built
+    assert [r.item_key for r in read_rejects(str(tmp_path / "out"))] == ["bad.jpg"]
 
 
 def test_build_that_rejects_every_input_fails_after_writing_its_rejects(tmp_path):
