@@ -137,7 +137,7 @@ def test_s3_build_fails_on_dropped_connections_resumes_and_reads_back(s3, tmp_pa
 
     first = build(env, f"s3://{BUCKET}/out", 2, logs["failed"])
     deadline = time.time() + HUNG_AFTER_S
-    while not any(k.endswith(".done.jsonl.gz") for k in objects(client, "out/_uvd_resume/waves/")):
+    while not any(k.endswith(".done.json") for k in objects(client, "out/_uvd_resume/waves/")):
         assert first.poll() is None, logs["failed"].read_text(errors="replace")[-3000:]
         if time.time() > deadline:
             first.kill()
