@@ -48,10 +48,12 @@ class VQGANConfig:
         if self.channel_mult and self.resolution % self.downsample_factor:
             problems.append(f"resolution {self.resolution} is not divisible by the downsample factor "
                             f"{self.downsample_factor}")
-        for name in ("resolution", "num_channels", "num_res_blocks", "z_channels", "quantized_embed_dim",
-                     "num_embeddings"):
+        for name in ("resolution", "num_channels", "z_channels", "quantized_embed_dim", "num_embeddings"):
             if getattr(self, name) <= 0:
                 problems.append(f"{name} must be positive")
+        if self.num_res_blocks < 0 or (self.num_res_blocks == 0 and len(set(self.channel_mult)) > 1):
+            problems.append("num_res_blocks must be positive, or 0 with one width at every level (the blocks "
+                            "are what change the width)")
         if not 0.0 <= self.dropout < 1.0:
             problems.append("dropout must be in [0, 1)")
         if problems:
@@ -96,8 +98,10 @@ CONFIGS: dict[str, VQGANConfig] = {
     "lvm": VQGANConfig(model_input_range=(0.0, 1.0)),
     # Same family (f16, 8192 codes, same depth) at a quarter of the width: a CPU demo.
     "small": VQGANConfig(hidden_channels=32),
-    # For tests: still f16 and 256 tokens per 256x256 image, but one width and one block per level.
-    "tiny": VQGANConfig(hidden_channels=32, channel_mult=(1, 1, 1, 1, 1), num_res_blocks=1, z_channels=32,
+    # For tests: still f16 and 256 tokens per 256x256 image, but one width and no ResnetBlock in the
+    # encoder's levels (one per decoder level), so that the encoder does ~0.5 GFLOPs per image, not
+    # ~3.5: the test suite's builds tokenize thousands of frames on 2 cores.
+    "tiny": VQGANConfig(hidden_channels=32, channel_mult=(1, 1, 1, 1, 1), num_res_blocks=0, z_channels=32,
                         quantized_embed_dim=32, num_embeddings=512),
     # The tokenizer bundled in tokenizer/weights/bundled (`make tokenizer`): f16 like the others,
     # narrow enough to train on a 2-core CPU in well under an hour, with a low-dimensional codebook
