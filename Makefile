@@ -47,8 +47,10 @@ lint: $(STAMP)
 	$(BIN)/lint-imports
 
 # Then the wheel as a user installs it: no extras, a fresh venv (infra/ci/clean_install.sh).
+# Tests run on every core (pytest-xdist); a file's tests stay on one worker, so its shared builds
+# (module and session fixtures) are made once.
 test: lint
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto --dist loadfile
 	PYTHON=$(PYTHON) DEV=$(BIN) infra/ci/clean_install.sh
 
 # Speed targets: contenders alternate round by round (median, spread); tables go to

@@ -68,7 +68,7 @@ def corpus_sources(root: Path) -> list[str]:
 
 def test_one_or_two_workers_and_again_give_byte_identical_output(corpus, tmp_path):
     builds = []
-    for run, workers in enumerate((1, 2, 1, 2)):
+    for run, workers in enumerate((1, 2, 2)):  # 1 vs 2 workers, and 2 again
         out = tmp_path / f"out{run}"
         finish(uvd(*corpus_sources(corpus), "--out", str(out), "--samples-per-shard", "3", workers=workers))
         builds.append(files_of(out))
