@@ -7,7 +7,10 @@ of the pipeline: shards -> packed rows -> LLaMA decoder -> safetensors checkpoin
 - ``data``: ``ShardDataset``, the validated reader of a build's shards.
 - ``loader``: streams of packed rows, the mixture order over ranks and workers, resumable state.
 - ``train``: ``TrainConfig`` and the training loop; ``checkpoint``: saving and resuming.
-- ``hf``: Hugging Face Llama export/import; ``evaluate``, ``generate``, ``reasoning``: using a model.
+- ``hf``: Hugging Face Llama export/import.
+- using a model, as LVM's release evaluates it (docs/EVAL.md): ``generate`` + ``video`` (generation),
+  ``evaluate`` + ``perplexity`` + ``records`` (perplexity), ``choice`` + ``reasoning`` + ``synthetic`` +
+  ``raven`` (multiple choice), ``downstream`` + ``metrics`` (paired tasks); ``media``: files in, PNG/MP4 out.
 """
 
 from uvd.model.checkpoint import load_model

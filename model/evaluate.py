@@ -50,10 +50,16 @@ def perplexity_by_task(model: Llama, sentences: Iterable[VisualSentence], *, by:
             continue
         (nll,) = target_nll(model, sentence.tokens[:-1], [sentence.tokens[-1]], device)
         per_task[task].append(nll)
+    return summarize(per_task, skipped)
+
+
+def summarize(nlls: dict[str, list[float]], skipped: dict[str, int]) -> dict[str, dict]:
+    """{task: {examples, skipped, perplexity (LVM's: the mean of per-example exp(mean NLL)),
+    token_perplexity (exp of the mean NLL: the corpus figure)}} from per-example mean NLLs."""
     report = {}
-    for task in sorted(set(per_task) | set(skipped)):
-        nlls = per_task.get(task, [])
-        report[task] = {"examples": len(nlls), "skipped": skipped.get(task, 0),
-                        "perplexity": float(np.mean([math.exp(x) for x in nlls])) if nlls else None,
-                        "token_perplexity": math.exp(float(np.mean(nlls))) if nlls else None}
+    for task in sorted(set(nlls) | set(skipped)):
+        values = nlls.get(task, [])
+        report[task] = {"examples": len(values), "skipped": skipped.get(task, 0),
+                        "perplexity": float(np.mean([math.exp(x) for x in values])) if values else None,
+                        "token_perplexity": math.exp(float(np.mean(values))) if values else None}
     return report

@@ -124,15 +124,15 @@ class RMSNorm(nn.Module):
 
 
 def rotary_cos_sin(seq_len: int, head_dim: int, theta: float,
-                   device: torch.device | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """cos and signed sin tables, each (seq_len, head_dim), in HF's rotate_half layout.
+                   device: torch.device | None = None, start: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos and signed sin tables, each (seq_len, head_dim), of positions start.., in HF's rotate_half layout.
 
     Frequency ``theta ** (-2i / head_dim)`` drives dimensions ``i`` and ``i + head_dim/2``. The sin
     table carries rotate_half's minus sign on its first half, so that ``apply_rotary`` needs no
     negation: one kernel fewer per call in eager mode.
     """
     inv_freq = 1.0 / (theta ** (torch.arange(0, head_dim, 2, device=device, dtype=torch.float32) / head_dim))
-    positions = torch.arange(seq_len, device=device, dtype=torch.float32)
+    positions = torch.arange(start, start + seq_len, device=device, dtype=torch.float32)
     angles = torch.outer(positions, inv_freq)  # (T, Dh/2)
     sin = angles.sin()
     return torch.cat([angles, angles], dim=-1).cos(), torch.cat([-sin, sin], dim=-1)  # (T, Dh) each
@@ -165,6 +165,37 @@ def fused_linear(x: torch.Tensor, *layers: nn.Linear) -> torch.Tensor:
     return F.linear(x, torch.cat([layer.weight for layer in layers]))
 
 
+@dataclass
+class KVCache:
+    """Keys and values of every position a model has already seen, per layer, so that sampling
+    feeds only the new token instead of the whole window (HF's ``past_key_values``). Buffers of
+    ``capacity`` positions are filled in place: no copy of the past per new token."""
+
+    capacity: int
+    length: int = 0
+    keys: list[torch.Tensor] = dataclasses.field(default_factory=list)
+    values: list[torch.Tensor] = dataclasses.field(default_factory=list)
+
+    def append(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Store (B, H, T, Dh) keys and values after the cached ones; returns all of them so far."""
+        end = self.length + k.shape[2]
+        if end > self.capacity:
+            raise ValueError(f"KV cache of {self.capacity} positions cannot take {end}")
+        if layer == len(self.keys):
+            shape = (k.shape[0], k.shape[1], self.capacity, k.shape[3])
+            self.keys.append(k.new_empty(shape))
+            self.values.append(v.new_empty(shape))
+        self.keys[layer][:, :, self.length:end] = k
+        self.values[layer][:, :, self.length:end] = v
+        return self.keys[layer][:, :, :end], self.values[layer][:, :, :end]
+
+
+def _cache_mask(t_new: int, t_all: int, device) -> torch.Tensor:
+    """(t_new, t_all) bool: query i (at position t_all - t_new + i) may see keys up to itself."""
+    keys = torch.arange(t_all, device=device)
+    return keys[None, :] <= torch.arange(t_all - t_new, t_all, device=device)[:, None]
+
+
 class Attention(nn.Module):
     """Multi-head causal self-attention with rotary q/k (HF ``LlamaAttention``)."""
 
@@ -178,8 +209,9 @@ class Attention(nn.Module):
         self.o_proj = nn.Linear(d, d, bias=False)
 
     def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
-                attention_mask: torch.Tensor | None = None) -> torch.Tensor:
-        """x (B, T, D); cos/sin (T, Dh) from ``rotary_cos_sin``."""
+                attention_mask: torch.Tensor | None = None, cache: KVCache | None = None,
+                layer: int = 0) -> torch.Tensor:
+        """x (B, T, D); cos/sin (T, Dh) from ``rotary_cos_sin``; with a cache, x continues its positions."""
         B, T, D = x.shape
         H, Dh = self.n_heads, self.head_dim
         qkv = fused_linear(x, self.q_proj, self.k_proj, self.v_proj)  # (B, T, D) -> (B, T, 3D)
@@ -187,7 +219,13 @@ class Attention(nn.Module):
         qk = apply_rotary(qkv[:, :, :2], cos[:, None, None], sin[:, None, None])  # q and k in one pass
         q, k = qk.permute(2, 0, 3, 1, 4).unbind(0)  # (B, T, 2, H, Dh) -> (2, B, H, T, Dh) -> 2 x (B, H, T, Dh)
         v = qkv[:, :, 2].transpose(1, 2)  # (B, T, H, Dh) -> (B, H, T, Dh)
-        if attention_mask is None:  # is_causal: the kernel skips the masked blocks, no (T, T) mask is built
+        past = cache.length if cache is not None else 0
+        if cache is not None:
+            k, v = cache.append(layer, k, v)  # (B, H, past + T, Dh)
+        if past and attention_mask is None:  # the queries sit after the cached keys
+            mask = None if T == 1 else _cache_mask(T, k.shape[2], x.device)
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # (B, H, T, Dh)
+        elif attention_mask is None:  # is_causal: the kernel skips the masked blocks, no (T, T) mask is built
             y = F.scaled_dot_product_attention(q, k, v, is_causal=True)  # (B, H, T, Dh)
         else:  # caller's mask already includes causality (see document_causal_mask)
             y = F.scaled_dot_product_attention(q, k, v, attn_mask=attention_mask)  # (B, H, T, Dh)
@@ -220,8 +258,9 @@ class DecoderLayer(nn.Module):
         self.mlp = MLP(cfg)
 
     def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
-                attention_mask: torch.Tensor | None = None) -> torch.Tensor:
-        x = x + self.self_attn(self.input_layernorm(x), cos, sin, attention_mask)
+                attention_mask: torch.Tensor | None = None, cache: KVCache | None = None,
+                layer: int = 0) -> torch.Tensor:
+        x = x + self.self_attn(self.input_layernorm(x), cos, sin, attention_mask, cache, layer)
         return x + self.mlp(self.post_attention_layernorm(x))
 
 
@@ -255,18 +294,26 @@ class Llama(nn.Module):
 
     def forward(self, input_ids: torch.Tensor, targets: torch.Tensor | None = None,
                 loss_mask: torch.Tensor | None = None,
-                attention_mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+                attention_mask: torch.Tensor | None = None, cache: KVCache | None = None,
+                logits_to_keep: int = 0) -> tuple[torch.Tensor, torch.Tensor | None]:
         """input_ids, targets, loss_mask: (B, T). Returns logits (B, T, V) and the mean
         cross-entropy over positions where loss_mask is true (all if None), or None
         without targets. attention_mask: optional bool (B, 1, T, T), True = may attend;
-        it replaces the plain causal mask, so it must include causality itself."""
+        it replaces the plain causal mask, so it must include causality itself.
+        cache: for sampling, positions seen before (input_ids continue them; filled in place);
+        logits_to_keep: only the last n positions' logits (0 = all), as HF's generate asks."""
         B, T = input_ids.shape
-        if T > self.config.max_seq_len:
-            raise ValueError(f"sequence length {T} exceeds max_seq_len {self.config.max_seq_len}")
-        cos, sin = rotary_cos_sin(T, self.config.head_dim, self.config.rope_theta, input_ids.device)
+        start = cache.length if cache is not None else 0
+        if start + T > self.config.max_seq_len:
+            raise ValueError(f"sequence length {start + T} exceeds max_seq_len {self.config.max_seq_len}")
+        cos, sin = rotary_cos_sin(T, self.config.head_dim, self.config.rope_theta, input_ids.device, start)
         x = self.model.embed_tokens(input_ids)  # (B, T) -> (B, T, D)
-        for layer in self.model.layers:
-            x = layer(x, cos, sin, attention_mask)
+        for i, layer in enumerate(self.model.layers):
+            x = layer(x, cos, sin, attention_mask, cache, i)
+        if cache is not None:
+            cache.length += T
+        if logits_to_keep:
+            x = x[:, -logits_to_keep:]
         logits = self.lm_head(self.model.norm(x))  # (B, T, D) -> (B, T, V)
         if targets is None:
             return logits, None

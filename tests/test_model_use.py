@@ -1,5 +1,6 @@
-"""Using a trained model: LVM's perplexity protocol, sampling and generation, the reasoning eval, and
-their commands end to end on a tiny trained checkpoint."""
+"""Using a trained model: LVM's perplexity protocol on stored sentences, and the eval and generate
+commands end to end on a tiny trained checkpoint (the parts: test_model_generate, _perplexity,
+_reasoning, _raven, _metrics, _downstream)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import json
 import math
 
 import cv2
+import decord
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
@@ -14,12 +16,14 @@ import torch
 import torch.nn.functional as F
 from click.testing import CliRunner
 from shard_helpers import make_sentence, write_test_shards
+from test_model_downstream import paired
 
 from uvd.cli import main
+from uvd.media.drawing import colorize_labels
 from uvd.model.evaluate import perplexity_by_task, target_nll
-from uvd.model.generate import analogy_context, filter_logits, generate_images
+from uvd.model.generate import analogy_context
 from uvd.model.llama import Llama, LlamaConfig
-from uvd.model.reasoning import TASKS, draw, make_items
+from uvd.model.media import write_mp4
 from uvd.model.train import TrainConfig, train
 from uvd.tokenizer import load_tokenizer
 
@@ -53,62 +57,19 @@ def test_perplexity_by_task_follows_lvm_and_skips_single_images(tiny):
     assert r["token_perplexity"] == pytest.approx(math.exp(np.mean(nlls)))
 
 
-def test_filter_logits_suppresses_specials_and_applies_top_k_and_top_p():
-    logits = torch.full((1, 8292), -1e4)
-    logits[0, :4] = torch.tensor([4.0, 3.0, 2.0, 1.0])  # softmax: 0.64, 0.24, 0.09, 0.03
-    logits[0, 8200] = 100.0  # a special id: never sampled
-    kept = torch.isfinite(filter_logits(logits, top_k=2))
-    assert kept[0, :2].all() and not kept[0, 2:].any()
-    probs = filter_logits(logits, top_p=0.5).softmax(-1)
-    assert probs[0, 0] == 1 and probs[0, 1:].sum() == 0  # the top token alone holds > 50%
-    probs = filter_logits(logits, top_p=0.8).softmax(-1)
-    assert (probs[0, :2] > 0).all() and probs[0, 2:].sum() == 0  # 0.64 < 0.8 <= 0.88
-    assert not torch.isfinite(filter_logits(logits)[0, 8192:]).any()
-    assert torch.isfinite(filter_logits(logits, num_codes=1024)[0, :1024]).all()
-    assert not torch.isfinite(filter_logits(logits, num_codes=1024)[0, 1024:]).any()
-
-
-def test_generation_is_seeded_within_the_codebook_and_slides_its_window(tiny):
-    context = np.random.default_rng(1).integers(0, 1024, (2, 256))
-    a = generate_images(tiny, context, 1, seed=3, num_codes=1024)
-    assert a.shape == (1, 256) and a.max() < 1024
-    assert np.array_equal(a, generate_images(tiny, context, 1, seed=3, num_codes=1024))
-    assert not np.array_equal(a, generate_images(tiny, context, 1, seed=4, num_codes=1024))
-    greedy = generate_images(tiny, context, 1, temperature=0)
-    assert np.array_equal(greedy, generate_images(tiny, context, 1, temperature=0, seed=9))
-    long = np.random.default_rng(2).integers(0, 8192, (20, 256))  # more than the 16-frame window
-    assert generate_images(tiny, long, 1, temperature=0, context_frames=3).shape == (1, 256)
+def test_analogy_context_interleaves_pairs_then_the_query():
     pairs = [(np.full(256, 1), np.full(256, 2)), (np.full(256, 3), np.full(256, 4))]
     assert analogy_context(pairs, np.full(256, 5))[:, 0].tolist() == [1, 2, 3, 4, 5]
-
-
-def test_reasoning_items_follow_their_rules():
-    for task, n_candidates in TASKS.items():
-        items = make_items(task, 24, seed=1)
-        assert all(len(it.sequence) == 6 and len(it.candidates) == n_candidates for it in items)
-        assert len({it.answer for it in items}) == n_candidates  # the right answer moves around
-        assert make_items(task, 24, seed=1)[3].answer == items[3].answer  # seeded
-    item = make_items("size", 1, seed=2)[0]
-    area = lambda img: int((img != img[0, 0]).any(axis=2).sum())  # noqa: E731
-    sizes = [area(img) for img in item.sequence]
-    step = np.sign(sizes[1] - sizes[0])
-    assert all(np.sign(b - a) == step for a, b in zip(sizes, sizes[1:]))  # monotone
-    right = area(item.candidates[item.answer])
-    assert np.sign(right - sizes[-1]) == step  # the right answer continues the trend
-    circle = draw("circle", (255, 0, 0), 40, (128, 128), (255, 255, 255))
-    assert tuple(circle[128, 128]) == (255, 0, 0) and tuple(circle[0, 0]) == (255, 255, 255)
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """A debug model trained for a few steps on shards made by the tiny tokenizer."""
-
     root = tmp_path_factory.mktemp("use")
     sentences = [make_sentence(i, n_images=2 + i % 3, tokens_per_image=256) for i in range(12)]
     for s in sentences:
         s.tokens[:] %= 512  # the tiny tokenizer's codebook
     write_test_shards(root / "data", sentences, 4)
-
     info = load_tokenizer("random:tiny").info
     table = pq.read_table(root / "data" / "manifest.parquet")
     meta = {b"uvd": json.dumps({"tokenizer": {"spec": "random:tiny", "sha256": info.sha256}}).encode()}
@@ -118,28 +79,100 @@ def trained(tmp_path_factory):
     return root
 
 
-def test_eval_and_generate_commands_end_to_end(trained, tmp_path):
-    runner = CliRunner()
-    ckpt, data = str(trained / "ckpt"), str(trained / "data")
-    res = runner.invoke(main, ["eval", "perplexity", ckpt, data, "--json", str(tmp_path / "ppl.json")])
-    assert res.exit_code == 0, res.output
+def write_png(path, rgb) -> str:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), cv2.cvtColor(np.ascontiguousarray(rgb, dtype=np.uint8), cv2.COLOR_RGB2BGR))
+    return path.name
+
+
+def frame_folder(folder, n: int):
+    for i in range(n):
+        write_png(folder / f"f{i}.png", np.full((40, 40, 3), (10 * i, 100, 200 - 5 * i)))
+    return folder
+
+
+def run(args, ok: bool = True):
+    res = CliRunner().invoke(main, [str(a) for a in args])
+    assert (res.exit_code == 0) == ok, res.output
+    return res
+
+
+def test_eval_perplexity_reads_builds_records_and_videos(trained, tmp_path):
+    ckpt, data = trained / "ckpt", trained / "data"
+    rng = np.random.default_rng(0)
+    for name in ("x1", "y1", "x2", "y2"):
+        write_png(tmp_path / "imgs" / f"{name}.png", rng.integers(0, 255, (32, 32, 3)))
+    (tmp_path / "fewshot.jsonl").write_text(json.dumps({"input": ["imgs/x1.png", "imgs/y1.png", "imgs/x2.png"],
+                                                        "target": ["imgs/y2.png"]}) + "\n")
+    frame_folder(tmp_path / "clips" / "a", 20)
+    frame_folder(tmp_path / "clips" / "b", 5)  # too short for 16 frames
+    run(["eval", "perplexity", ckpt, data, "--jsonl", tmp_path / "fewshot.jsonl", "--videos", tmp_path / "clips",
+         "--json", tmp_path / "ppl.json"])
     report = json.loads((tmp_path / "ppl.json").read_text())
-    assert report["synthetic"]["examples"] == 12 and report["synthetic"]["perplexity"] > 1
+    assert report["build"]["synthetic"]["examples"] == 12 and report["build"]["synthetic"]["perplexity"] > 1
+    assert report["records"]["fewshot"]["examples"] == 1 and report["records"]["fewshot"]["perplexity"] > 1
+    assert report["videos"]["clips"] == {**report["videos"]["clips"], "examples": 1, "skipped": 1}
+    (tmp_path / "missing.jsonl").write_text(json.dumps({"input": ["nope.png"], "target": ["imgs/y2.png"]}) + "\n")
+    res = run(["eval", "perplexity", ckpt, "--jsonl", tmp_path / "missing.jsonl"], ok=False)
+    assert "nope.png: cannot read" in res.output
 
-    res = runner.invoke(main, ["eval", "reasoning", ckpt, "--items", "3", "--json", str(tmp_path / "r.json")])
-    assert res.exit_code == 0, res.output
-    reasoning = json.loads((tmp_path / "r.json").read_text())
-    assert set(reasoning) == {"colour", "shape", "size"}
-    assert reasoning["size"]["chance"] == 0.5 and reasoning["colour"]["items"] == 3
-    assert "chance 33.3%" in res.output and "chance 50.0%" in res.output
 
-    res = runner.invoke(main, ["generate", "sequential", ckpt, "--from-build", data, "--context", "2", "--new", "1",
-                               "--out", str(tmp_path / "seq.png"), "--top-k", "50"])
-    assert res.exit_code == 0, res.output
+def test_eval_reasoning_and_raven_store_and_reuse_their_items(trained, tmp_path):
+    ckpt = trained / "ckpt"
+    res = run(["eval", "reasoning", ckpt, "--items", 6, "--items-dir", tmp_path / "set", "--json", tmp_path / "a.json"])
+    first = json.loads((tmp_path / "a.json").read_text())
+    assert set(first) == {"colour", "shape", "size", "all"} and first["colour"]["items"] == 2
+    assert first["size"]["chance"] == 0.5 and "chance 33.3%" in res.output and "LVM-7B in the talk: 94%" in res.output
+    res = run(["eval", "reasoning", ckpt, "--items-dir", tmp_path / "set", "--json", tmp_path / "b.json"])
+    assert "6 items from" in res.output and json.loads((tmp_path / "b.json").read_text()) == first
+    run(["eval", "raven", ckpt, "--items", 3, "--json", tmp_path / "raven.json"])
+    raven = json.loads((tmp_path / "raven.json").read_text())
+    assert set(raven) == {"center_single", "grid_2x2", "grid_3x3", "all"} and raven["all"]["chance"] == pytest.approx(0.2)
 
+
+def test_eval_downstream_on_records_and_a_paired_build(trained, tmp_path):
+    rng = np.random.default_rng(1)
+    names = []
+    for i in range(2):
+        labels = np.zeros((64, 64), int)
+        labels[rng.integers(0, 32):, rng.integers(0, 32):] = 1 + i
+        names += [write_png(tmp_path / f"x{i}.png", rng.integers(0, 255, (64, 64, 3))),
+                  write_png(tmp_path / f"y{i}.png", colorize_labels(labels))]
+    (tmp_path / "seg.jsonl").write_text(json.dumps({"input": names[:3], "target": names[3:]}) + "\n")
+    sentences = [paired(0, ("image", "segmentation"))]
+    sentences[0].tokens[:] %= 512  # the tiny tokenizer's codebook
+    write_test_shards(tmp_path / "pairs", sentences, 4)
+    run(["eval", "downstream", trained / "ckpt", tmp_path / "pairs", "--jsonl", tmp_path / "seg.jsonl", "--kind",
+         "segmentation", "--shots", 1, "--out-dir", tmp_path / "strips", "--json", tmp_path / "d.json"])
+    report = json.loads((tmp_path / "d.json").read_text())
+    assert set(report) == {"seg", "coco_segmentation"}
+    for r in report.values():
+        assert r["kind"] == "segmentation" and r["prompts"] == 1 and 0 <= r["miou"] <= 1 and r["psnr"] > 0
+    assert sorted(p.name for p in (tmp_path / "strips").iterdir()) == ["coco_segmentation_0.png", "seg_0.png"]
+
+
+def test_generate_commands_write_candidates_strips_and_video(trained, tmp_path):
+    ckpt, data = trained / "ckpt", trained / "data"
+    run(["generate", "sequential", ckpt, "--from-build", data, "--context", 2, "--new", 1, "--candidates", 2,
+         "--out", tmp_path / "seq.png"])
     grid = cv2.imread(str(tmp_path / "seq.png"))
-    assert grid is not None and grid.shape[1] > 3 * 256  # 2 context images + 1 generated
-
-    res = runner.invoke(main, ["generate", "sequential", ckpt, "--from-build", data, "--tokenizer", "random:small",
-                               "--out", str(tmp_path / "x.png")])
-    assert res.exit_code != 0 and "allow-tokenizer-mismatch" in res.output
+    assert grid.shape[:2] == (2 * 256 + 4, 3 * 256 + 2 * 4)  # a row per candidate: 2 context images + 1 new
+    frame_folder(tmp_path / "clip", 12)
+    res = run(["generate", "video", ckpt, tmp_path / "clip", "--context", 3, "--new", 1, "--stride", 4,
+               "--candidates", 2, "--out", tmp_path / "vid"])
+    assert "vid.png" in res.output
+    strip = cv2.imread(str(tmp_path / "vid.png"))
+    assert strip.shape[:2] == (2 * 256 + 4, 4 * 256 + 3 * 4)
+    movie = decord.VideoReader(str(tmp_path / "vid.mp4"))
+    assert len(movie) == 4 and movie[0].shape == (256, 2 * 256, 3)  # 3 context + 1 new; candidates side by side
+    clip = np.stack([np.full((48, 64, 3), (20 * i, 120, 240 - 20 * i), np.uint8) for i in range(10)])
+    write_mp4(tmp_path / "clip.mp4", clip, fps=10)  # a video file: decoded in the guarded child process
+    run(["generate", "video", ckpt, tmp_path / "clip.mp4", "--context", 2, "--new", 1, "--stride", 4,
+         "--out", tmp_path / "file"])
+    assert cv2.imread(str(tmp_path / "file.png")).shape[:2] == (256, 3 * 256 + 2 * 4)
+    assert len(decord.VideoReader(str(tmp_path / "file.mp4"))) == 3
+    res = run(["generate", "video", ckpt, tmp_path / "clip", "--context", 16, "--out", tmp_path / "v2"], ok=False)
+    assert "fewer than 16 frames" in res.output
+    res = run(["generate", "sequential", ckpt, "--from-build", data, "--tokenizer", "random:small",
+               "--out", tmp_path / "x.png"], ok=False)
+    assert "allow-tokenizer-mismatch" in res.output
