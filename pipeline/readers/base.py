@@ -150,6 +150,15 @@ def read_image(path: str, ctx: DecodeContext) -> np.ndarray:
     return decode_still(data, ctx, path)
 
 
+def view_file_pictures(reader: Reader, item: Item, requests, ctx: DecodeContext) -> dict[tuple[int, str], Picture]:
+    """``pictures`` of a reader whose item paths are one still per view, in ``reader.views`` order
+    (paired datasets, stereo pairs): each requested view's file is decoded once."""
+    reader.check_views(requests, item)
+    paths = dict(zip(reader.views, item.paths))
+    images = {view: read_image(paths[view], ctx) for view in sorted({v for _, v in requests})}
+    return {(frame, view): Picture(images[view]) for frame, view in requests}
+
+
 def decode_unchanged(path: str, ctx: DecodeContext, *, reason: str) -> np.ndarray:
     """Any image file as stored (bit depth, channels, alpha kept; opencv's BGR(A) order), behind the
     pixel-limit guard; failures raise DecodeError with ``reason``, naming the file."""

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from uvd.format import storage
 from uvd.format.rejects import Reject
 from uvd.media.images import IMAGE_EXTENSIONS, DecodeError
-from uvd.pipeline.readers.base import DecodeContext, Reader, read_image
+from uvd.pipeline.readers.base import DecodeContext, Reader, view_file_pictures
 from uvd.pipeline.readers.files import media_files
 from uvd.pipeline.records.items import Item, Picture
 
@@ -50,7 +50,4 @@ class KittiStereoReader(Reader):
                                               f"colored_0/colored_1 (KITTI stereo 2012)")
 
     def pictures(self, item, requests, ctx: DecodeContext) -> dict[tuple[int, str], Picture]:
-        self.check_views(requests, item)
-        paths = dict(zip(self.views, item.paths))
-        images = {view: read_image(paths[view], ctx) for view in sorted({v for _, v in requests})}
-        return {(frame, view): Picture(images[view]) for frame, view in requests}
+        return view_file_pictures(self, item, requests, ctx)

@@ -27,7 +27,7 @@ import pyarrow.parquet as pq
 from uvd.format import storage
 from uvd.format.rejects import Reject
 from uvd.media.images import IMAGE_EXTENSIONS, DecodeError
-from uvd.pipeline.readers.base import DecodeContext, Reader, decode_still, read_image
+from uvd.pipeline.readers.base import DecodeContext, Reader, decode_still, read_image, view_file_pictures
 from uvd.pipeline.records.items import Item, Picture, to_json
 
 PAIR_VIEWS = ("input", "target")
@@ -85,10 +85,7 @@ class PairedFilesReader(Reader):
                                   f"{path}: no input {storage.join(unit, partner)}")
 
     def pictures(self, item, requests, ctx: DecodeContext) -> dict[tuple[int, str], Picture]:
-        self.check_views(requests, item)
-        paths = dict(zip(self.views, item.paths))
-        images = {view: read_image(paths[view], ctx) for view in sorted({v for _, v in requests})}
-        return {(frame, view): Picture(images[view]) for frame, view in requests}
+        return view_file_pictures(self, item, requests, ctx)
 
 
 class SideBySidePairsReader(Reader):
