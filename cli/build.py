@@ -112,8 +112,11 @@ def _fail_on_empty_sources(summary: dict, out_dir: str) -> None:
     if rejects and not built:
         raise click.ClickException(f"every one of the {len(rejects)} inputs was rejected; nothing was written but "
                                    f"{out_dir}/{REJECTS_NAME} (reasons above)")
-    rejected = Counter(r.source for r in rejects if r.stage != "dedup")  # duplicates of kept inputs are not failures
-    empty = {s: rejected[s] for s in sorted(set(summary["inputs"]) | set(rejected)) if s not in built and rejected[s]}
+    # bad inputs only: not duplicates of kept inputs, not a layout's remainder (drop_last), and not a
+    # source the mixture took nothing from
+    rejected = Counter(r.source for r in rejects if r.stage not in ("dedup", "plan") and r.reason != "drop_last")
+    empty = {s: n for s, n in sorted(rejected.items())
+             if s not in built and not summary["items"].get(s, {}).get("skipped")}
     if empty:
         names = ", ".join(f"{s} ({n})" for s, n in empty.items())
         raise click.ClickException(f"every input of source(s) {names} was rejected; the other sources were built; "
