@@ -9,7 +9,7 @@ DEMO   := out/demo
 # request pulls a multi-GB CUDA build. GPU workers use infra/'s image instead.
 TORCH  := torch==2.13.0
 
-.PHONY: install demo test lint bench gpu-check lock clean tokenizer
+.PHONY: install demo test lint clean-install bench gpu-check lock clean tokenizer
 
 install: $(STAMP)
 
@@ -46,11 +46,14 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 
-# Then the wheel as a user installs it: no extras, a fresh venv (infra/ci/clean_install.sh).
-# Tests run on every core (pytest-xdist); a file's tests stay on one worker, so its shared builds
-# (module and session fixtures) are made once.
+# Then the tests, on every core (pytest-xdist); a file's tests stay on one worker, so its shared
+# builds (module and session fixtures) are made once.
 test: lint
 	$(BIN)/python -m pytest -q -n auto --dist loadfile
+
+# The wheel as a user installs it: no extras, a fresh venv, every module imported, then uvd build,
+# train and plan (infra/ci/clean_install.sh). CI (.ci/run) runs it after make test.
+clean-install: $(STAMP)
 	PYTHON=$(PYTHON) DEV=$(BIN) infra/ci/clean_install.sh
 
 # Speed targets: contenders alternate round by round (median, spread); tables go to
