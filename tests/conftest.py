@@ -9,8 +9,7 @@ import pytest
 from sample_media import PHOTOS, photo, write_video
 
 
-@pytest.fixture
-def media_dirs(tmp_path: Path) -> dict[str, Path]:
+def make_media_dirs(tmp_path: Path) -> dict[str, Path]:
     """images/ with real photos (one in a sub-folder with a space and unicode in its name)
     and videos/ with one real MP4 long enough for exactly one clip."""
     images, videos = tmp_path / "images", tmp_path / "videos"
@@ -24,10 +23,19 @@ def media_dirs(tmp_path: Path) -> dict[str, Path]:
     return {"images": images, "videos": videos}
 
 
-@pytest.fixture
-def bad_media(media_dirs: dict[str, Path]) -> dict[str, Path]:
+def add_bad_media(media_dirs: dict[str, Path]) -> dict[str, Path]:
     """Adds an unreadable image, an unreadable video and a too-short video."""
     (media_dirs["images"] / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"garbage" * 10)
     (media_dirs["videos"] / "broken.mp4").write_bytes(b"not a video at all" * 10)
     write_video(media_dirs["videos"] / "short.mp4", 10)
     return media_dirs
+
+
+@pytest.fixture
+def media_dirs(tmp_path: Path) -> dict[str, Path]:
+    return make_media_dirs(tmp_path)
+
+
+@pytest.fixture
+def bad_media(media_dirs: dict[str, Path]) -> dict[str, Path]:
+    return add_bad_media(media_dirs)

@@ -1,6 +1,8 @@
 """The whole build job on real files: counts, rejects, manifest vs tars, CLI, end to end."""
 
 import json
+import shutil
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -9,6 +11,7 @@ import pytest
 import webdataset as wds
 from beam_job_service import beam_job_service  # noqa: F401 - a fixture
 from click.testing import CliRunner
+from conftest import add_bad_media, make_media_dirs
 
 from uvd.cli import main
 from uvd.pipeline.graph import job
@@ -22,10 +25,17 @@ def sources(dirs):
             SourceConfig(name="videos", spec="videos", root=str(dirs["videos"]))]
 
 
-@pytest.fixture
-def built(bad_media, tmp_path):
-    out = tmp_path / "out"
-    summary = job.run(sources(bad_media), str(out), CONFIG)
+@pytest.fixture(scope="module")
+def media(tmp_path_factory):
+    """The bad-media folders of conftest, made once for this module's shared build."""
+    return add_bad_media(make_media_dirs(tmp_path_factory.mktemp("media")))
+
+
+@pytest.fixture(scope="module")
+def built(media, tmp_path_factory):
+    """One build that the tests below read (and copy before changing)."""
+    out = tmp_path_factory.mktemp("built") / "out"
+    summary = job.run(sources(media), str(out), CONFIG)
     return out, summary
 
 
@@ -64,7 +74,7 @@ def test_manifest_counts_equal_tar_contents(built):
     assert not [p for p in out.iterdir() if p.name.startswith("_tmp")]
 
 
-def test_nothing_is_substituted(built, bad_media):
+def test_nothing_is_substituted(built):
     out, _ = built
     keys = set()
     for path in sorted(out.glob("shard-*.tar.gz")):
@@ -73,38 +83,38 @@ def test_nothing_is_substituted(built, bad_media):
     assert keys == {"astronaut.png", "chelsea.png", "coffee.png", "sub dir é/rocket.v2.jpg", "pan.mp4"}
 
 
-def test_provenance_and_refusal_to_mix_builds(built, bad_media):
-    out, _ = built
+def test_provenance_and_refusal_to_mix_builds(built, media, tmp_path):
+    out = Path(shutil.copytree(built[0], tmp_path / "out"))  # this test rebuilds it with another seed
     meta = pq.read_schema(out / "manifest.parquet").metadata
     prov = json.loads(meta[b"uvd"])
     assert prov["tokenizer"]["spec"] == "random:tiny" and prov["tokenizer"]["trained"] is False
     assert prov["build_config"]["seed"] == 0 and len(prov["tokenizer"]["sha256"]) == 64
     before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
-    assert job.run(sources(bad_media), str(out), CONFIG) == json.loads((out / "build_summary.json").read_text())
+    assert job.run(sources(media), str(out), CONFIG) == json.loads((out / "build_summary.json").read_text())
     assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before  # complete: nothing redone
     with pytest.raises(FileExistsError, match="another build.*--overwrite"):
-        job.run(sources(bad_media), str(out), CONFIG.replace(seed=1))
-    job.run(sources(bad_media), str(out), CONFIG.replace(seed=1), overwrite=True)
+        job.run(sources(media), str(out), CONFIG.replace(seed=1))
+    job.run(sources(media), str(out), CONFIG.replace(seed=1), overwrite=True)
     assert json.loads(pq.read_schema(out / "manifest.parquet").metadata[b"uvd"])["build_config"]["seed"] == 1
 
 
-def test_rebuild_is_byte_identical(built, bad_media, tmp_path):
+def test_rebuild_is_byte_identical(built, media, tmp_path):
     out, _ = built
     again = tmp_path / "again"
-    job.run(sources(bad_media), str(again), CONFIG)
+    job.run(sources(media), str(again), CONFIG)
     for path in sorted(out.iterdir()):
         assert (again / path.name).read_bytes() == path.read_bytes(), path.name
 
 
 @pytest.mark.slow
-def test_portable_runner_is_byte_identical(built, bad_media, tmp_path, beam_job_service):  # noqa: F811
+def test_portable_runner_is_byte_identical(built, media, tmp_path, beam_job_service):  # noqa: F811
     """The build on Beam's PortableRunner (its Python job service; SDK workers in separate processes,
     decode and the accelerator-hinted tokenize step each in their own, as on Dataflow Runner v2)
     writes the embedded build's bytes. Only the manifest's provenance names another runner."""
     out, summary = built
     portable = tmp_path / "portable"
     with beam_job_service.deadline(480):  # a hang fails here instead of blocking `make test`
-        assert job.run(sources(bad_media), str(portable), CONFIG, beam_job_service.beam_args()) == summary
+        assert job.run(sources(media), str(portable), CONFIG, beam_job_service.beam_args()) == summary
     assert sorted(p.name for p in portable.iterdir()) == sorted(p.name for p in out.iterdir())
     for path in sorted(out.iterdir()):
         if path.name != "manifest.parquet":
