@@ -42,7 +42,7 @@ from uvd.tokenizer.vqgan import PRECISIONS
 @click.option("--tokenizer", help="Tokenizer directory, or random:<config>[:<seed>] (untrained).")
 @click.option("--seed", type=int, help="Global seed of every random choice.")
 @click.option("--compile-tokenizer/--eager-tokenizer", "compile_tokenizer", default=None,
-              help="torch.compile the tokenizer on each worker (1.2x to 2.3x measured on CPU; ~20 s to start). "
+              help="torch.compile the tokenizer on each worker (1.1x to 1.5x measured on an idle CPU; ~20 s to start). "
                    "Default: the config's compile_tokenizer (off).")
 @click.option("--preprocess", type=click.Choice(PREPROCESS_MODES),
               help="How files become 256x256 frames: lvm (the LVM release's pixels, the default) or fast "

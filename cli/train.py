@@ -31,7 +31,7 @@ from uvd.model.train import train as run_training
 @click.option("--num-workers", type=int, default=0, show_default=True, help="DataLoader workers per rank.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", default="auto", show_default=True)
-@click.option("--compile", "compile_model", is_flag=True, help="torch.compile the model: one graph, ~1.5x the eager step on CPU (docs/benchmarks.md).")
+@click.option("--compile", "compile_model", is_flag=True, help="torch.compile the model and its loss into one graph (a few percent faster on an idle CPU; docs/benchmarks.md).")
 @click.option("--distributed", type=click.Choice(["none", "ddp", "fsdp"]), default="none", show_default=True,
               help="With torchrun: DistributedDataParallel or FSDP2.")
 @click.option("--checkpoint-every", type=int, default=0, show_default=True, help="0 = at the end only.")
