@@ -97,25 +97,10 @@ def train(cfg: TrainConfig) -> TrainResult:
     if cfg.seq_len > model_config.max_seq_len:
         raise ValueError(f"seq_len {cfg.seq_len} exceeds {cfg.model}'s max_seq_len {model_config.max_seq_len}")
     tokenizer = data_tokenizer(cfg.data_dirs)
-
-    # Model and optimizer (resume: weights, optimizer and data position from the latest checkpoint).
     net = Llama(model_config).to(device)
     model = dist.wrap(net, cfg)
     optimizer = make_optimizer(model, cfg, device)
-    step, start, resume_row = 0, None, None
-    resumed = checkpoint.latest(cfg.out_dir) if cfg.resume else None
-    if resumed is not None:
-        ckpt = checkpoint.read(resumed)
-        check_compatible(ckpt, cfg, model_config, tokenizer)
-        checkpoint.restore(ckpt, model, optimizer)
-        step = ckpt.step
-        start = LoaderState.from_json(ckpt.trainer["loader"]["state"])
-        resume_row = ckpt.trainer["loader"]["resume_row"]
-    elif cfg.init_from:
-        init = checkpoint.read(cfg.init_from)
-        if init.model_config != model_config:
-            raise ValueError(f"{cfg.init_from} holds a {init.model_config}, not {cfg.model}")
-        checkpoint.restore(init, model, None)
+    resumed, step, start, resume_row = _restore(cfg, model, optimizer, model_config, tokenizer)
     if dist.is_writer:
         truncate_metrics(Path(cfg.out_dir) / METRICS, step)
 
@@ -131,43 +116,15 @@ def train(cfg: TrainConfig) -> TrainResult:
 
     model.train()
     losses: list[float] = []
-    tokens_per_step = partition.rows_per_step * cfg.seq_len
-    flops_per_token = model_config.flops_per_token(cfg.seq_len)
-    last_log_time, last_log_step = time.perf_counter(), step
-    loader_state = None
+    meter = _ThroughputMeter(step, partition.rows_per_step * cfg.seq_len, model_config.flops_per_token(cfg.seq_len))
     path = resumed  # the latest checkpoint, if a resumed run has no step left to do
     while step < cfg.steps:
         lr = learning_rate(step, cfg)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        optimizer.zero_grad(set_to_none=True)
-        step_loss = torch.zeros((), device=device)
-        for micro in range(cfg.grad_accum):
-            batch = next(batches)
-            loader_state = batch["state"]  # the loader at the start of this step
-            sync = dist.sync_gradients(model) if micro == cfg.grad_accum - 1 else dist.no_sync(model)
-            with sync, autocast:
-                _, loss = model(batch["input_ids"], batch["targets"], batch["loss_mask"])
-            (loss / cfg.grad_accum).backward()
-            step_loss += loss.detach() / cfg.grad_accum
-        grad_norm = _norm(torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip))
-        optimizer.step()
+        loss, grad_norm, loader_state = _train_step(model, optimizer, batches, lr, cfg, dist, autocast)
         step += 1
-        losses.append(dist.mean(step_loss).item())
-
-        if dist.is_writer and (step % cfg.log_every == 0 or step == cfg.steps):
-            now = time.perf_counter()
-            tokens_per_s = (step - last_log_step) * tokens_per_step / max(now - last_log_time, 1e-9)
-            record = {"step": step, "loss": losses[-1], "lr": lr, "grad_norm": grad_norm,
-                      "tokens_per_s": tokens_per_s, "model_tflops": tokens_per_s * flops_per_token / 1e12}
-            print(f"step {step:>6}/{cfg.steps} | loss {losses[-1]:.4f} | lr {lr:.3e} | grad_norm "
-                  f"{grad_norm:.3f} | {tokens_per_s:,.0f} tok/s", flush=True)
-            last_log_time, last_log_step = now, step
-        else:
-            record = {"step": step, "loss": losses[-1], "lr": lr}
+        losses.append(loss)
         if dist.is_writer:
-            append_metrics(Path(cfg.out_dir) / METRICS, record)
-
+            append_metrics(Path(cfg.out_dir) / METRICS, meter.record(step, loss, lr, grad_norm, cfg))
         if cfg.val_fraction > 0 and cfg.eval_every and step % cfg.eval_every == 0 and step < cfg.steps:
             log_validation(model, cfg, step, device, dist)
         if (cfg.checkpoint_every and step % cfg.checkpoint_every == 0) or step == cfg.steps:
@@ -185,6 +142,65 @@ def train(cfg: TrainConfig) -> TrainResult:
     dist.close()
     net.eval()
     return TrainResult(losses=losses, final_step=step, checkpoint_path=path, model=net, validation=validation)
+
+
+def _restore(cfg: TrainConfig, model, optimizer, model_config, tokenizer):
+    """(latest checkpoint or None, step, loader state, resume row): a resumed run takes weights,
+    optimizer and data position from its latest checkpoint; ``init_from`` takes only weights."""
+    resumed = checkpoint.latest(cfg.out_dir) if cfg.resume else None
+    if resumed is not None:
+        ckpt = checkpoint.read(resumed)
+        check_compatible(ckpt, cfg, model_config, tokenizer)
+        checkpoint.restore(ckpt, model, optimizer)
+        loader = ckpt.trainer["loader"]
+        return resumed, ckpt.step, LoaderState.from_json(loader["state"]), loader["resume_row"]
+    if cfg.init_from:
+        init = checkpoint.read(cfg.init_from)
+        if init.model_config != model_config:
+            raise ValueError(f"{cfg.init_from} holds a {init.model_config}, not {cfg.model}")
+        checkpoint.restore(init, model, None)
+    return None, 0, None, None
+
+
+def _train_step(model, optimizer, batches, lr: float, cfg: TrainConfig, dist, autocast) -> tuple[float, float, str]:
+    """One optimizer step over ``grad_accum`` micro-batches: (mean loss over ranks, grad norm, the
+    loader state at the start of the step)."""
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    optimizer.zero_grad(set_to_none=True)
+    step_loss = torch.zeros((), device=dist.device)
+    loader_state = None
+    for micro in range(cfg.grad_accum):
+        batch = next(batches)
+        loader_state = batch["state"]  # the loader at the start of this step
+        sync = dist.sync_gradients(model) if micro == cfg.grad_accum - 1 else dist.no_sync(model)
+        with sync, autocast:
+            _, loss = model(batch["input_ids"], batch["targets"], batch["loss_mask"])
+        (loss / cfg.grad_accum).backward()
+        step_loss += loss.detach() / cfg.grad_accum
+    grad_norm = _norm(torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip))
+    optimizer.step()
+    return dist.mean(step_loss).item(), grad_norm, loader_state
+
+
+class _ThroughputMeter:
+    """The metrics record of each step; every ``log_every`` steps (and the last) also tokens/s and
+    model TFLOP/s since the previous log, printed."""
+
+    def __init__(self, step: int, tokens_per_step: int, flops_per_token: float):
+        self.tokens_per_step, self.flops_per_token = tokens_per_step, flops_per_token
+        self.last_time, self.last_step = time.perf_counter(), step
+
+    def record(self, step: int, loss: float, lr: float, grad_norm: float, cfg: TrainConfig) -> dict:
+        if step % cfg.log_every and step != cfg.steps:
+            return {"step": step, "loss": loss, "lr": lr}
+        now = time.perf_counter()
+        tokens_per_s = (step - self.last_step) * self.tokens_per_step / max(now - self.last_time, 1e-9)
+        print(f"step {step:>6}/{cfg.steps} | loss {loss:.4f} | lr {lr:.3e} | grad_norm "
+              f"{grad_norm:.3f} | {tokens_per_s:,.0f} tok/s", flush=True)
+        self.last_time, self.last_step = now, step
+        return {"step": step, "loss": loss, "lr": lr, "grad_norm": grad_norm, "tokens_per_s": tokens_per_s,
+                "model_tflops": tokens_per_s * self.flops_per_token / 1e12}
 
 
 def _norm(value) -> float:
