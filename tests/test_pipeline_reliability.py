@@ -38,8 +38,14 @@ def uvd(*args, workers: int = 1) -> subprocess.Popen:
 
 def finish(proc: subprocess.Popen, timeout=600) -> str:
     out, _ = proc.communicate(timeout=timeout)
-    assert proc.returncode == 0, out.decode(errors="replace")[-3000:]
+    assert proc.returncode == 0, failure_text(out.decode(errors="replace"))
     return out.decode(errors="replace")
+
+
+def failure_text(out: str) -> str:
+    """What a failed build printed: from faulthandler's report on (its thread stacks), else the end."""
+    fatal = out.find("Fatal Python error")
+    return out[fatal:fatal + 6000] if fatal >= 0 else out[-3000:]
 
 
 def files_of(out: Path) -> dict[str, bytes]:
