@@ -38,6 +38,7 @@ from dataclasses import dataclass
 
 import torch
 import transformers
+from torch.profiler import ProfilerActivity, profile
 
 from uvd.model.hf import hf_config
 from uvd.model.llama import NUM_CODES, Llama, get_config
@@ -166,7 +167,36 @@ def bench(name: str, args, device: torch.device, peak_tflops: float | None) -> d
         row["vs_hf"][c.name] = {"ratio_of_medians": row["tokens_s"][c.name]["median"] / row["tokens_s"]["hf"]["median"],
                                 "first_loss_diff": abs(first[c.name] - first["hf"]), "per_round": ratios,
                                 **{f"per_round_{k}": v for k, v in spread(ratios).items()}}
+    if args.breakdown:
+        row["breakdown"] = breakdown(players, make_batches(args.steps, batch, seq_len, device), autocast, args.clip)
     return row
+
+
+# What both sides run the same kernels for, whatever the model code: the GEMMs (x @ W and their backward;
+# uvd's fused q/k/v and gate/up do the same FLOPs), SDPA's kernels, the optimizer and the clip's norms.
+SHARED_OPS = {"matmul": ("aten::mm", "aten::addmm", "aten::bmm"),
+              "attention": ("scaled_dot_product",),
+              "optimizer + clip": ("aten::_fused_adamw_", "aten::linalg_vector_norm", "aten::_foreach_norm")}
+
+
+def breakdown(players: list[Contender], batches: list[dict], autocast, clip: float) -> dict:
+    """Self CPU ms per op class over ``batches`` for each contender (torch.profiler), and the ceiling it
+    puts on any uvd / HF ratio: HF's total over the ms of the ops both sides share (SHARED_OPS), the
+    ratio uvd would reach if everything else it runs took no time at all."""
+    out = {}
+    for c in players:
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            for batch in batches:
+                c.step(batch, autocast, clip)
+        events = [e for e in prof.key_averages() if not e.key.startswith(("autograd::", "## ", "Optimizer."))]
+        total = sum(e.self_cpu_time_total for e in events) / 1e3
+        shares = {k: sum(e.self_cpu_time_total for e in events if any(n in e.key for n in names)) / 1e3
+                  for k, names in SHARED_OPS.items()}
+        out[c.name] = {"total_ms": total, **{f"{k}_ms": v for k, v in shares.items()},
+                       "other_ms": total - sum(shares.values())}
+    hf = out["hf"]
+    out["ceiling_vs_hf"] = hf["total_ms"] / sum(hf[f"{k}_ms"] for k in SHARED_OPS)
+    return out
 
 
 def markdown(rows: list[dict], paths: list[str]) -> str:
@@ -182,6 +212,22 @@ def markdown(rows: list[dict], paths: list[str]) -> str:
                   f"{r['vs_hf'][p]['per_round_max']:.2f})" for p in paths]
         cells.append(" / ".join(f"{r['first_loss'][n]:.6f}" for n in ["hf", *paths]))
         lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def breakdown_markdown(rows: list[dict]) -> str:
+    """Per config and contender: self CPU ms of one profiled step by op class; the ceiling on uvd / HF."""
+    classes = [*SHARED_OPS, "other"]
+    lines = ["| config | contender | total ms | " + " | ".join(f"{k} ms" for k in classes) + " |",
+             "|" + "---|" * (3 + len(classes))]
+    for r in rows:
+        b = r["breakdown"]
+        for name, ms in b.items():
+            if name != "ceiling_vs_hf":
+                lines.append(f"| {r['config']} | {name} | {ms['total_ms']:.0f} | "
+                             + " | ".join(f"{ms[f'{k}_ms']:.0f}" for k in classes) + " |")
+        lines.append(f"| {r['config']} | ceiling of uvd / HF (HF total over its shared ops) | "
+                     f"**{b['ceiling_vs_hf']:.2f}x** |" + " |" * len(classes))
     return "\n".join(lines)
 
 
@@ -208,6 +254,8 @@ def main() -> None:
     ap.add_argument("--clip", type=float, default=1.0)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--peak-tflops", type=float, default=None, help="peak for MFU (default: the GPU's bf16 peak)")
+    ap.add_argument("--breakdown", action="store_true",
+                    help="then profile each contender's step: ms per op class, and the ceiling on uvd / HF")
     ap.add_argument("--json", dest="json_path")
     args = ap.parse_args()
     args.uvd = [p for p in args.uvd.split(",") if p]
@@ -236,6 +284,8 @@ def main() -> None:
           f"{args.steps} steps after {args.warmup} warm-up steps; tokens/s median (min-max); ratio of medians "
           f"(per-round min-max); wall {report['wall_s']:.0f} s\n")
     print(markdown(rows, args.uvd))
+    if args.breakdown:
+        print("\n" + breakdown_markdown(rows))
     if args.json_path:
         with open(args.json_path, "w") as f:
             json.dump(report, f, indent=2)
