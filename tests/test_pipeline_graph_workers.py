@@ -4,6 +4,10 @@ each with its share of the cores."""
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
+import time
 
 import apache_beam as beam
 import pytest
@@ -49,3 +53,65 @@ def test_workers_are_forked_processes_with_their_share_of_threads():
                 assert_that(pids | beam.Filter(lambda pid, me: pid == me, me=os.getpid()), equal_to([]),
                             label="NotTheLauncher")
                 assert_that(threads, equal_to([1]), label="OneThreadEach")
+
+
+LAUNCHER = """
+import os, sys, time
+import apache_beam as beam
+from multiprocessing import forkserver
+from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions
+from uvd.pipeline.graph import job
+from uvd.pipeline.graph.workers import warm_worker_pool
+
+marks = sys.argv[1]
+
+class WaitFn(beam.DoFn):
+    def process(self, element):
+        open(os.path.join(marks, f"worker-{os.getpid()}"), "w").close()
+        time.sleep(600)  # a long bundle: the launcher is killed before it ends
+        yield element
+
+options = PipelineOptions([])
+options.view_as(DirectOptions).direct_num_workers = 2
+with warm_worker_pool(options, threads=1) as environment:
+    open(os.path.join(marks, f"forkserver-{forkserver._forkserver._forkserver_pid}"), "w").close()
+    with beam.Pipeline(runner=job.make_runner(options, environment), options=options) as p:
+        _ = p | beam.Create(range(8)) | beam.Reshuffle() | beam.ParDo(WaitFn())
+"""
+
+
+def running(pid: int) -> bool:
+    """Whether ``pid`` is a live process (a zombie, dead but not yet reaped, is not)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            return not any(line.startswith("State:") and "Z" in line.split()[1] for line in f)
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="reads process states from /proc (Linux)")
+def test_killing_the_launcher_takes_its_forkserver_and_workers_with_it(tmp_path):
+    """kill -9 of a multi-worker build's launcher leaves no process behind, not even workers that
+    cannot notice it (stopped here, as a worker stuck in a hung read would be): the forkserver exits
+    with its launcher, and every SDK worker with the forkserver (PR_SET_PDEATHSIG)."""
+    launcher = subprocess.Popen([sys.executable, "-c", LAUNCHER, str(tmp_path)])
+    try:
+        deadline = time.monotonic() + 300
+        while len(list(tmp_path.glob("worker-*"))) < 2 or not list(tmp_path.glob("forkserver-*")):
+            assert launcher.poll() is None and time.monotonic() < deadline, "the workers never started"
+            time.sleep(0.1)
+        workers = [int(p.name.split("-")[1]) for p in tmp_path.glob("worker-*")]
+        for pid in workers:
+            os.kill(pid, signal.SIGSTOP)
+    finally:
+        launcher.kill()
+        launcher.wait()
+    pids = [int(p.name.split("-")[1]) for p in tmp_path.glob("*-*")]
+    try:
+        deadline = time.monotonic() + 60
+        while any(map(running, pids)) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not [pid for pid in pids if running(pid)], "processes outlived their launcher"
+    finally:
+        for pid in filter(running, pids):
+            os.kill(pid, signal.SIGKILL)

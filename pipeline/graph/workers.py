@@ -18,6 +18,7 @@ import ctypes
 import json
 import logging
 import multiprocessing
+import os
 import signal
 import sys
 import tempfile
@@ -57,10 +58,25 @@ def prewarm() -> None:
     forkserver.ensure_running()
 
 
+def release_launcher_lifeline() -> None:
+    """Close this worker's copy of the pipe whose end tells the forkserver that its launcher is gone.
+
+    multiprocessing hands every forked child that pipe's write end (``_forkserver_alive_fd``), so the
+    forkserver outlives its launcher for as long as one child lives; a worker whose launcher was
+    killed mid-build waits on a dead runner, so neither would ever exit (orphans found holding their
+    memory an hour later). Without the copy, the forkserver exits with the launcher, and
+    PR_SET_PDEATHSIG takes the workers with it."""
+    server = forkserver._forkserver  # the module's singleton; private, stable since Python 3.4
+    if getattr(server, "_forkserver_alive_fd", None) is not None:
+        os.close(server._forkserver_alive_fd)
+        server._forkserver_alive_fd = None
+
+
 def run_worker(env: dict[str, str], threads: int | None) -> None:
     """A forked SDK worker: serve the runner until it closes the control stream."""
     if sys.platform.startswith("linux"):  # die with the forkserver, which dies with the launcher (kill -9 too)
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    release_launcher_lifeline()
     resources.use_threads(threads)
     log_handler, harness, _ = sdk_worker_main.create_harness(env)
     try:
