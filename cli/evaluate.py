@@ -25,6 +25,7 @@ from uvd.model.generate import GenerationConfig, analogy_context, generate_frame
 from uvd.model.media import MediaError, decode_images, encode_images, read_image, strip
 from uvd.model.perplexity import ImageTokens, VideoConfig, records_perplexity, video_perplexity
 from uvd.model.records import read_records
+from uvd.model.synthetic import TASKS as SYNTHETIC_TASKS
 from uvd.model.synthetic import write_sequences
 from uvd.model.train import data_tokenizer
 from uvd.model.video import continue_video
@@ -355,14 +356,20 @@ def eval_raven(checkpoint_path, n_items, seed, items_dir, tokenizer_spec, allow_
 
 @evaluate.command("synthetic-data")
 @click.argument("out_dir", type=click.Path(file_okay=False))
-@click.option("--sequences", type=int, default=600, show_default=True, help="Colour, shape and size take turns.")
+@click.option("--sequences", type=int, default=600, show_default=True, help="The tasks take turns.")
 @click.option("--frames", type=int, default=16, show_default=True, help="Frames per sequence.")
+@click.option("--tasks", default=",".join(SYNTHETIC_TASKS), show_default=True,
+              help="Comma-separated tasks to generate, among " + ", ".join(SYNTHETIC_TASKS) + ".")
 @click.option("--seed", type=int, default=0, show_default=True)
-def synthetic_data(out_dir, sequences, frames, seed):
+def synthetic_data(out_dir, sequences, frames, tasks, seed):
     """Write colour / shape / size sequences as frame folders, for `uvd build --source
     synthetic_reasoning:OUT_DIR` (the learning check's training source)."""
-    index = write_sequences(out_dir, sequences, seed=seed, length=frames)
-    click.echo(f"{sequences} sequences of {frames} frames -> {out_dir} (index {index.name})")
+    try:
+        index = write_sequences(out_dir, sequences, seed=seed, length=frames,
+                                tasks=tuple(t.strip() for t in tasks.split(",") if t.strip()))
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="--tasks") from None
+    click.echo(f"{sequences} sequences of {frames} frames ({tasks}) -> {out_dir} (index {index.name})")
 
 
 @evaluate.command("downstream")

@@ -133,13 +133,17 @@ def sequence_frames(task: str, rng: random.Random, length: int) -> tuple[list[np
     return frames, [i % len(frames) for i in range(length)]
 
 
-def write_sequences(out_dir: str | Path, n_sequences: int, *, seed: int = 0, length: int = 16) -> Path:
+def write_sequences(out_dir: str | Path, n_sequences: int, *, seed: int = 0, length: int = 16,
+                    tasks: tuple[str, ...] = tuple(TASKS)) -> Path:
     """Training sequences as frame folders: ``sequences/<task>_<i>/frame_NN.png`` and ``index.csv``
-    (columns sequence, task), the tasks taking turns. Returns the index file."""
+    (columns sequence, task), the ``tasks`` taking turns. Returns the index file."""
+    unknown = sorted(set(tasks) - set(TASKS))
+    if unknown or not tasks:
+        raise ValueError(f"tasks must be some of {', '.join(TASKS)}; got {', '.join(tasks) or 'none'}")
     out = Path(out_dir)
     rows = ["sequence,task"]
     for i in range(n_sequences):
-        task = list(TASKS)[i % len(TASKS)]
+        task = tasks[i % len(tasks)]
         name = f"{task}_{i:06d}"
         frames, order = sequence_frames(task, random.Random(f"{seed}:train:{i}"), length)
         for position, index in enumerate(order):

@@ -36,3 +36,13 @@ def test_synthetic_data_command_writes_the_layout_the_spec_reads(tmp_path):
     assert index == ["sequence,task", "colour_000000,colour", "shape_000001,shape", "size_000002,size"]
     assert sorted(p.name for p in (tmp_path / "d" / "sequences" / "size_000002").iterdir()) == \
         [f"frame_{i:02d}.png" for i in range(4)]
+
+
+def test_synthetic_data_of_chosen_tasks_only(tmp_path):
+    res = CliRunner().invoke(main, ["eval", "synthetic-data", str(tmp_path / "d"), "--sequences", "3", "--frames", "2",
+                                    "--tasks", "size,shape"])
+    assert res.exit_code == 0, res.output
+    index = (tmp_path / "d" / "index.csv").read_text().splitlines()
+    assert index == ["sequence,task", "size_000000,size", "shape_000001,shape", "size_000002,size"]
+    res = CliRunner().invoke(main, ["eval", "synthetic-data", str(tmp_path / "e"), "--tasks", "size,texture"])
+    assert res.exit_code != 0 and "texture" in res.output and not (tmp_path / "e" / "index.csv").exists()
