@@ -116,7 +116,8 @@ def train(cfg: TrainConfig) -> TrainResult:
 
     model.train()
     losses: list[float] = []
-    meter = _ThroughputMeter(step, partition.rows_per_step * cfg.seq_len, model_config.flops_per_token(cfg.seq_len))
+    meter = _ThroughputMeter(step, partition.rows_per_step * cfg.seq_len, model_config.flops_per_token(cfg.seq_len),
+                             log_every=cfg.log_every, steps=cfg.steps)
     path = resumed  # the latest checkpoint, if a resumed run has no step left to do
     while step < cfg.steps:
         lr = learning_rate(step, cfg)
@@ -124,7 +125,7 @@ def train(cfg: TrainConfig) -> TrainResult:
         step += 1
         losses.append(loss)
         if dist.is_writer:
-            append_metrics(Path(cfg.out_dir) / METRICS, meter.record(step, loss, lr, grad_norm, cfg))
+            append_metrics(Path(cfg.out_dir) / METRICS, meter.record(step, loss, lr, grad_norm))
         if cfg.val_fraction > 0 and cfg.eval_every and step % cfg.eval_every == 0 and step < cfg.steps:
             log_validation(model, cfg, step, device, dist)
         if (cfg.checkpoint_every and step % cfg.checkpoint_every == 0) or step == cfg.steps:
@@ -187,16 +188,17 @@ class _ThroughputMeter:
     """The metrics record of each step; every ``log_every`` steps (and the last) also tokens/s and
     model TFLOP/s since the previous log, printed."""
 
-    def __init__(self, step: int, tokens_per_step: int, flops_per_token: float):
+    def __init__(self, step: int, tokens_per_step: int, flops_per_token: float, *, log_every: int, steps: int):
         self.tokens_per_step, self.flops_per_token = tokens_per_step, flops_per_token
+        self.log_every, self.steps = log_every, steps
         self.last_time, self.last_step = time.perf_counter(), step
 
-    def record(self, step: int, loss: float, lr: float, grad_norm: float, cfg: TrainConfig) -> dict:
-        if step % cfg.log_every and step != cfg.steps:
+    def record(self, step: int, loss: float, lr: float, grad_norm: float) -> dict:
+        if step % self.log_every and step != self.steps:
             return {"step": step, "loss": loss, "lr": lr}
         now = time.perf_counter()
         tokens_per_s = (step - self.last_step) * self.tokens_per_step / max(now - self.last_time, 1e-9)
-        print(f"step {step:>6}/{cfg.steps} | loss {loss:.4f} | lr {lr:.3e} | grad_norm "
+        print(f"step {step:>6}/{self.steps} | loss {loss:.4f} | lr {lr:.3e} | grad_norm "
               f"{grad_norm:.3f} | {tokens_per_s:,.0f} tok/s", flush=True)
         self.last_time, self.last_step = now, step
         return {"step": step, "loss": loss, "lr": lr, "grad_norm": grad_norm, "tokens_per_s": tokens_per_s,
