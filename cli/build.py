@@ -18,6 +18,7 @@ from uvd.format.reading import read_sentence
 from uvd.format.tables import MANIFEST_NAME, REJECTS_NAME, read_manifest, read_rejects
 from uvd.media.images import PREPROCESS_MODES
 from uvd.pipeline.graph import job
+from uvd.pipeline.graph import workers as workers_pool
 from uvd.pipeline.planning.waves import MAX_WAVES, MIN_WAVE_SENTENCES
 from uvd.pipeline.records.config import BuildConfig, SourceConfig, discover_sources, load_build_config, parse_source
 from uvd.pipeline.tools.estimate import PRICES, Assumptions, FiguresError, estimate, load_figures, with_overrides
@@ -83,13 +84,15 @@ def build(ctx, sources, root, mix, mix_tokens, out_dir, config_path, tokenizer, 
 
     Extra arguments are passed to Beam's PipelineOptions, e.g. --runner=DataflowRunner.
     """
+    beam_args = list(ctx.args)
+    local = not any(a.startswith("--runner") for a in beam_args) or any(
+        a in ("--runner=DirectRunner", "--runner=FnApiRunner") for a in beam_args)
+    if local and workers > 1:  # first, while no torch operation has run in this process (workers.py)
+        workers_pool.fork_forkserver_from_launcher()
     source_cfgs, config = _sources_and_config(sources, root, config_path, annotators, layout_args,
                                               tokenizer=tokenizer, seed=seed, samples_per_shard=samples_per_shard,
                                               mix=mix, mix_tokens=mix_tokens, compile_tokenizer=compile_tokenizer,
                                               preprocess=preprocess, tokenizer_precision=tokenizer_precision)
-    beam_args = list(ctx.args)
-    local = not any(a.startswith("--runner") for a in beam_args) or any(
-        a in ("--runner=DirectRunner", "--runner=FnApiRunner") for a in beam_args)
     click.echo(f"uvd build: {len(source_cfgs)} source(s) -> {out_dir}; tokenizer {config.tokenizer}")
     try:
         with tempfile.TemporaryDirectory(prefix="uvd-progress-") as progress_dir:

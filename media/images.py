@@ -21,6 +21,7 @@ it, record it in the rejects file and go on. Nothing here ever substitutes data.
 
 from __future__ import annotations
 
+import contextlib
 import io
 from pathlib import Path
 
@@ -46,19 +47,31 @@ class DecodeError(Exception):
         return (DecodeError, (self.reason, self.message))
 
 
-def check_image_size(data: bytes, *, max_pixels: int, name: str) -> tuple[int, int]:
-    """Read only the header and refuse images above ``max_pixels`` (decompression bombs)."""
-    try:
-        with Image.open(io.BytesIO(data)) as im:
-            width, height = im.size
-    except Image.DecompressionBombError as e:  # PIL's own guard (twice its limit) fires while reading the header
-        raise DecodeError("image_too_large", f"{name}: {e}") from e
-    except Exception as e:  # PIL raises many types for bad headers
-        raise DecodeError("unreadable_image", f"{name}: not a readable image ({type(e).__name__}: {e})") from e
+def _check_size(im: Image.Image, *, max_pixels: int, name: str) -> tuple[int, int]:
+    width, height = im.size  # from the header: nothing is decoded yet
     if width * height > max_pixels:
         raise DecodeError("image_too_large",
                           f"{name}: {width}x{height} = {width * height} pixels exceeds the limit {max_pixels}")
     return width, height
+
+
+@contextlib.contextmanager
+def _opened(data: bytes, *, name: str):
+    """The image's header parsed (Pillow's own bomb guard included), or a DecodeError naming ``name``."""
+    try:
+        im = Image.open(io.BytesIO(data))
+    except Image.DecompressionBombError as e:  # PIL's own guard (twice its limit) fires while reading the header
+        raise DecodeError("image_too_large", f"{name}: {e}") from e
+    except Exception as e:  # PIL raises many types for bad headers
+        raise DecodeError("unreadable_image", f"{name}: not a readable image ({type(e).__name__}: {e})") from e
+    with im:
+        yield im
+
+
+def check_image_size(data: bytes, *, max_pixels: int, name: str) -> tuple[int, int]:
+    """Read only the header and refuse images above ``max_pixels`` (decompression bombs)."""
+    with _opened(data, name=name) as im:
+        return _check_size(im, max_pixels=max_pixels, name=name)
 
 
 def decode_image(data: bytes, *, max_pixels: int, name: str, draft_size: int = 0) -> np.ndarray:
@@ -66,17 +79,21 @@ def decode_image(data: bytes, *, max_pixels: int, name: str, draft_size: int = 0
     pixels (no EXIF rotation), grey and palette expanded, alpha dropped, 16-bit saturated at 255.
 
     ``draft_size`` > 0 (the ``fast`` mode) lets a JPEG decode at 1/2, 1/4 or 1/8 scale as long as
-    both sides stay >= twice it (Pillow's ``draft``: the IDCT skips the detail a downscale drops)."""
+    both sides stay >= twice it (Pillow's ``draft``: the IDCT skips the detail a downscale drops).
+    The header is parsed once, and the size guard runs before any pixel is decoded. An image that
+    is RGB already is not converted: Pillow's ``convert`` to the same mode is a copy (same pixels),
+    and that copy cost as much as a third of a 640x480 JPEG's decode and resize."""
     if not data:
         raise DecodeError("unreadable_image", f"{name}: empty file")
-    check_image_size(data, max_pixels=max_pixels, name=name)
-    try:
-        with Image.open(io.BytesIO(data)) as im:
+    with _opened(data, name=name) as im:
+        _check_size(im, max_pixels=max_pixels, name=name)
+        try:
             if draft_size and im.format == "JPEG":
                 im.draft(None, (2 * draft_size, 2 * draft_size))
-            return np.asarray(im.convert("RGB"))
-    except Exception as e:  # Pillow raises many types for broken or truncated data
-        raise DecodeError("unreadable_image", f"{name}: decoding failed ({type(e).__name__}: {e})") from e
+            im.load()
+            return np.asarray(im if im.mode == "RGB" else im.convert("RGB"))
+        except Exception as e:  # Pillow raises many types for broken or truncated data
+            raise DecodeError("unreadable_image", f"{name}: decoding failed ({type(e).__name__}: {e})") from e
 
 
 def _check_frame(frame: np.ndarray) -> None:

@@ -10,6 +10,8 @@ import sys
 import time
 
 import apache_beam as beam
+import cv2
+import numpy as np
 import pytest
 import torch
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions
@@ -61,9 +63,11 @@ import apache_beam as beam
 from multiprocessing import forkserver
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions
 from uvd.pipeline.graph import job
-from uvd.pipeline.graph.workers import warm_worker_pool
+from uvd.pipeline.graph.workers import fork_forkserver_from_launcher, warm_worker_pool
 
-marks = sys.argv[1]
+marks, start = sys.argv[1], sys.argv[2]
+if start == "fork":  # as ``uvd build --workers N`` does
+    assert fork_forkserver_from_launcher()
 
 class WaitFn(beam.DoFn):
     def process(self, element):
@@ -90,11 +94,13 @@ def running(pid: int) -> bool:
 
 
 @pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="reads process states from /proc (Linux)")
-def test_killing_the_launcher_takes_its_forkserver_and_workers_with_it(tmp_path):
+@pytest.mark.parametrize("start", ["spawn", "fork"])
+def test_killing_the_launcher_takes_its_forkserver_and_workers_with_it(tmp_path, start):
     """kill -9 of a multi-worker build's launcher leaves no process behind, not even workers that
     cannot notice it (stopped here, as a worker stuck in a hung read would be): the forkserver exits
-    with its launcher, and every SDK worker with the forkserver (PR_SET_PDEATHSIG)."""
-    launcher = subprocess.Popen([sys.executable, "-c", LAUNCHER, str(tmp_path)])
+    with its launcher, and every SDK worker with the forkserver (PR_SET_PDEATHSIG); whether the
+    forkserver is a fresh interpreter (job.run from Python) or a fork of the launcher (the CLI)."""
+    launcher = subprocess.Popen([sys.executable, "-c", LAUNCHER, str(tmp_path), start])
     try:
         deadline = time.monotonic() + 300
         while len(list(tmp_path.glob("worker-*"))) < 2 or not list(tmp_path.glob("forkserver-*")):
@@ -115,3 +121,36 @@ def test_killing_the_launcher_takes_its_forkserver_and_workers_with_it(tmp_path)
     finally:
         for pid in filter(running, pids):
             os.kill(pid, signal.SIGKILL)
+
+
+FORKED = """
+import os, sys, threading
+from multiprocessing import forkserver
+from uvd.pipeline.graph.workers import fork_forkserver_from_launcher
+busy = threading.Event()
+if sys.argv[1] == "thread":  # another Python thread might hold a lock the fork would copy held
+    threading.Thread(target=busy.wait, daemon=True).start()
+print(fork_forkserver_from_launcher(), forkserver._forkserver._forkserver_pid, os.getpid(), flush=True)
+busy.set()
+"""
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="reads process states from /proc (Linux)")
+def test_the_cli_forks_its_forkserver_and_refuses_to_with_other_threads(tmp_path):
+    """``uvd build --workers 2`` forks the forkserver from its launcher (a child of it, not a new
+    interpreter that must import Beam and torch again), and the fork is refused while another
+    Python thread runs."""
+    forked, pid, launcher = subprocess.run([sys.executable, "-c", FORKED, "alone"], capture_output=True, text=True,
+                                           check=True).stdout.split()
+    assert forked == "True" and pid != "None" and pid != launcher
+    refused = subprocess.run([sys.executable, "-c", FORKED, "thread"], capture_output=True, text=True,
+                             check=True).stdout.split()
+    assert refused[:2] == ["False", "None"]
+    (tmp_path / "in").mkdir()
+    for i in range(4):
+        cv2.imwrite(str(tmp_path / "in" / f"{i}.png"), np.full((40, 60, 3), 60 * i, np.uint8))
+    build = subprocess.run([sys.executable, "-m", "uvd.cli", "-v", "build", "--source", f"images:{tmp_path / 'in'}",
+                            "--tokenizer", "random:tiny", "--no-progress", "--workers", "2",
+                            "--out", str(tmp_path / "out")], capture_output=True, text=True, timeout=300)
+    assert build.returncode == 0, build.stderr[-3000:]
+    assert "forked from the launcher" in build.stderr and "images          4" in build.stdout

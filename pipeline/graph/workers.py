@@ -9,23 +9,32 @@ from a forkserver that imported all of that once per launcher: a worker starts i
 It is the same contract as the worker-pool sidecar of Flink and Spark (``BeamFnExternalWorkerPool``):
 the runner asks the pool for a worker, the worker dials the runner's control endpoint and runs
 bundles over the Fn API, so local multi-worker builds exercise the worker boundary real runners have.
+
+The ``uvd build`` command goes one step further: before it has run any torch or OpenCV operation
+it forks itself into the forkserver (``fork_forkserver_from_launcher``), which then holds every
+import already, so the first worker starts at once instead of after a second interpreter imports
+Beam, torch and uvd (~4 s of CPU on the build's own cores). A process that may have used torch
+must not do that (a forked child hangs in the parent's OpenMP pool), so ``job.run`` called from
+Python spawns the forkserver as before.
 """
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
+import inspect
 import json
 import logging
 import multiprocessing
 import os
 import signal
+import socket
 import sys
 import tempfile
 import threading
 import traceback
 from concurrent import futures
-from multiprocessing import forkserver
+from multiprocessing import connection, forkserver, resource_tracker, util
 
 import grpc
 from apache_beam.options.pipeline_options import PipelineOptions
@@ -56,6 +65,62 @@ def prewarm() -> None:
     """Start the forkserver (it imports PRELOAD while the launcher goes on); idempotent."""
     multiprocessing.get_context("forkserver").set_forkserver_preload(PRELOAD)
     forkserver.ensure_running()
+
+
+def _forkserver_protocol_known() -> bool:
+    """multiprocessing's forkserver as of Python 3.10-3.12 (3.13 adds an authentication handshake)."""
+    server = forkserver._forkserver
+    expected = ["listener_fd", "alive_r", "preload", "main_path", "sys_path"]
+    return (list(inspect.signature(forkserver.main).parameters) == expected
+            and all(hasattr(server, a) for a in ("_lock", "_forkserver_address", "_forkserver_alive_fd",
+                                                 "_forkserver_pid")))
+
+
+def fork_forkserver_from_launcher() -> bool:
+    """Make a fork of this process multiprocessing's forkserver; False (and nothing done) when this
+    process runs other Python threads, already has a forkserver, or the protocol is not one known.
+
+    Call it only before this process has run a torch operation. The fork does what
+    ``ForkServer.ensure_running`` does after spawning its interpreter: it serves the listening socket
+    until the read end of the "alive" pipe reports that every holder of the write end is gone."""
+    server = forkserver._forkserver
+    if (not sys.platform.startswith("linux") or threading.active_count() != 1 or server._forkserver_pid is not None
+            or not _forkserver_protocol_known()):
+        return False
+    with server._lock:
+        resource_tracker.ensure_running()
+        with socket.socket(socket.AF_UNIX) as listener:
+            address = connection.arbitrary_address("AF_UNIX")
+            listener.bind(address)
+            if not util.is_abstract_socket_namespace(address):
+                os.chmod(address, 0o600)
+            listener.listen()
+            alive_r, alive_w = os.pipe()
+            for stream in (sys.stdout, sys.stderr):
+                stream.flush()
+            pid = os.fork()
+            if pid == 0:  # the forkserver: never returns
+                _serve_forks(listener.fileno(), alive_r, alive_w)
+            os.close(alive_r)
+        server._forkserver_address, server._forkserver_alive_fd, server._forkserver_pid = address, alive_w, pid
+    LOG.info("forkserver %d forked from the launcher", pid)
+    return True
+
+
+def _serve_forks(listener_fd: int, alive_r: int, alive_w: int) -> None:
+    """The forked forkserver's life; it leaves by os._exit, so none of the launcher's exit handlers
+    (temporary folders, atexit) run in it."""
+    code = 0
+    try:
+        os.close(alive_w)  # else the forkserver would wait for itself to close it
+        forkserver.main(listener_fd, alive_r, PRELOAD)
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else 0
+    except BaseException:  # noqa: BLE001 - reported, then the forkserver exits
+        traceback.print_exc()
+        code = 1
+    finally:
+        os._exit(code)
 
 
 def release_launcher_lifeline() -> None:
