@@ -202,7 +202,8 @@ def test_the_deadline_ends_the_run_with_what_it_measured(tmp_path):
     done = subprocess.run([sys.executable, str(BENCHMARKS / "gpu_check.py"), "--dry-run", "--checks", "loader,trainer",
                            "--deadline", "1", "--json", str(out)], capture_output=True, text=True, timeout=600)
     assert done.returncode == 3
-    assert done.stderr.strip().splitlines()[-1] == f"gpu_check: stopped at the 1 s deadline; what was measured is in {out}"
+    # a line of its own, though the check still running may write to stderr around it (a busy machine)
+    assert f"gpu_check: stopped at the 1 s deadline; what was measured is in {out}" in done.stderr.splitlines()
     assert json.loads(out.read_text())["deadline_passed"] is True
 
 
