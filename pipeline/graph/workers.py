@@ -87,21 +87,21 @@ def fork_forkserver_from_launcher() -> bool:
     if (not sys.platform.startswith("linux") or threading.active_count() != 1 or server._forkserver_pid is not None
             or not _forkserver_protocol_known()):
         return False
+    resource_tracker.ensure_running()  # as ensure_running does: every child is handed its fd
+    with socket.socket(socket.AF_UNIX) as listener:
+        address = connection.arbitrary_address("AF_UNIX")
+        listener.bind(address)
+        if not util.is_abstract_socket_namespace(address):
+            os.chmod(address, 0o600)
+        listener.listen()
+        alive_r, alive_w = os.pipe()
+        for stream in (sys.stdout, sys.stderr):
+            stream.flush()
+        pid = os.fork()  # no lock is held here: the forkserver and its workers get none held
+        if pid == 0:  # the forkserver: never returns
+            _serve_forks(listener.fileno(), alive_r, alive_w)
+        os.close(alive_r)
     with server._lock:
-        resource_tracker.ensure_running()
-        with socket.socket(socket.AF_UNIX) as listener:
-            address = connection.arbitrary_address("AF_UNIX")
-            listener.bind(address)
-            if not util.is_abstract_socket_namespace(address):
-                os.chmod(address, 0o600)
-            listener.listen()
-            alive_r, alive_w = os.pipe()
-            for stream in (sys.stdout, sys.stderr):
-                stream.flush()
-            pid = os.fork()
-            if pid == 0:  # the forkserver: never returns
-                _serve_forks(listener.fileno(), alive_r, alive_w)
-            os.close(alive_r)
         server._forkserver_address, server._forkserver_alive_fd, server._forkserver_pid = address, alive_w, pid
     LOG.info("forkserver %d forked from the launcher", pid)
     return True
