@@ -43,9 +43,10 @@ def finish(proc: subprocess.Popen, timeout=600) -> str:
 
 
 def failure_text(out: str) -> str:
-    """What a failed build printed: from faulthandler's report on (its thread stacks), else the end."""
+    """What a failed build printed: faulthandler's report (its thread stacks) with what came just
+    before it (a C++ runtime's own message, such as std::terminate's, precedes the report), else the end."""
     fatal = out.find("Fatal Python error")
-    return out[fatal:fatal + 6000] if fatal >= 0 else out[-3000:]
+    return out[max(0, fatal - 2000):fatal + 6000] if fatal >= 0 else out[-3000:]
 
 
 def files_of(out: Path) -> dict[str, bytes]:
