@@ -7,8 +7,12 @@ documented lazy-loading pattern). Shared option parsing lives in ``options.py``.
 
 from __future__ import annotations
 
+import atexit
 import importlib
 import logging
+import os
+import sys
+import threading
 
 import click
 
@@ -56,3 +60,32 @@ def main(verbose: int) -> None:
     if verbose == 0:  # Beam is chatty at WARNING about optional GCP clients; uvd's own rejects still show
         logging.getLogger("apache_beam").setLevel(logging.ERROR)
         logging.getLogger("root").setLevel(logging.ERROR)
+
+
+def entry() -> None:
+    """The ``uvd`` executable (and ``python -m uvd.cli``): ``main``, then an exit that skips the
+    native libraries' teardown.
+
+    By then every command has committed its output (atomic writes) and returned, other threads have
+    been joined and Python's exit handlers run (logging, multiprocessing's children), as a normal
+    exit does them. What is skipped is interpreter finalization and the C++ static destructors,
+    where a native library intermittently aborted after complete builds ("terminate called without
+    an active exception": status 134 for a build whose manifest was written; docs/benchmarks.md).
+    Tests that invoke ``main`` in-process are unaffected."""
+    try:
+        main()
+        code = 0
+    except SystemExit as e:
+        if isinstance(e.code, str):  # as the interpreter would: the message on stderr, status 1
+            print(e.code, file=sys.stderr)
+        code = e.code if isinstance(e.code, int) else 0 if e.code is None else 1
+    for thread in threading.enumerate():
+        if thread is not threading.main_thread() and not thread.daemon:
+            thread.join()
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe: nothing more can be said
+            pass
+    os._exit(code)

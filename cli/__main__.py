@@ -1,7 +1,5 @@
 """``python -m uvd.cli ...`` is ``uvd ...``."""
 
-import sys
+from uvd.cli import entry
 
-from uvd.cli import main
-
-sys.exit(main())
+entry()

@@ -4,6 +4,8 @@ unfinished build folder given to train, show, stats or jsonl export."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -163,3 +165,17 @@ def test_every_commands_missing_input_is_one_line(case, tmp_path):
     missing = str(tmp_path / "missing")
     line = error_line(run(*(arg.format(m=missing, d=tmp_path) for arg in args)))
     assert line == f"Error: {missing} does not exist; expected {expected}"
+
+
+def test_the_executable_keeps_exit_codes_and_output_when_it_skips_native_teardown(tmp_path):
+    """``python -m uvd.cli`` (what the ``uvd`` script runs) ends with os._exit after Python's own exit
+    handlers: piped output still arrives whole, and every exit status is the command's."""
+    def run(*args):
+        return subprocess.run([sys.executable, "-m", "uvd.cli", *args], capture_output=True, text=True, timeout=300)
+
+    version = run("--version")
+    assert version.returncode == 0 and version.stdout.strip().startswith("uvd, version")
+    refused = run("build", "--source", f"nope:{tmp_path}", "--out", str(tmp_path / "out"))
+    assert refused.returncode == 2 and "unknown dataset spec 'nope'" in refused.stderr
+    listed = run("datasets", "list")  # a long piped output, all of it
+    assert listed.returncode == 0 and len(listed.stdout.splitlines()) > 50
