@@ -85,8 +85,7 @@ def build(ctx, sources, root, mix, mix_tokens, out_dir, config_path, tokenizer, 
     Extra arguments are passed to Beam's PipelineOptions, e.g. --runner=DataflowRunner.
     """
     beam_args = list(ctx.args)
-    local = not any(a.startswith("--runner") for a in beam_args) or any(
-        a in ("--runner=DirectRunner", "--runner=FnApiRunner") for a in beam_args)
+    local = job.runs_locally(beam_args)
     if local and workers > 1:  # first, while no torch operation has run in this process (workers.py)
         workers_pool.fork_forkserver_from_launcher()
     source_cfgs, config = _sources_and_config(sources, root, config_path, annotators, layout_args,

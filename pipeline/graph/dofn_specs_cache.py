@@ -14,14 +14,12 @@ The cached sets are copied out, so no caller can change another's. Installed by
 from __future__ import annotations
 
 import functools
-import threading
 import types
 
 from apache_beam.transforms import userstate
 
 _original = userstate.get_dofn_specs
-_cache: dict[tuple, tuple[frozenset, frozenset]] = {}
-_lock = threading.Lock()
+_cache: dict[tuple, tuple[frozenset, frozenset]] = {}  # dict get and set are atomic under the GIL
 
 
 def _cache_key(dofn) -> tuple | None:
@@ -43,13 +41,10 @@ def get_dofn_specs(dofn):
     key = _cache_key(dofn)
     if key is None:
         return _original(dofn)
-    with _lock:
-        found = _cache.get(key)
-    if found is None:
+    found = _cache.get(key)
+    if found is None:  # two threads may both introspect once: same answer
         states, timers = _original(dofn)
-        found = (frozenset(states), frozenset(timers))
-        with _lock:
-            _cache[key] = found
+        found = _cache[key] = (frozenset(states), frozenset(timers))
     return set(found[0]), set(found[1])
 
 
@@ -57,7 +52,3 @@ def install() -> None:
     """Route Beam's look-ups (userstate.is_stateful_dofn, validate_stateful_dofn, DoFnSignature,
     ParDo) through the cache; idempotent."""
     userstate.get_dofn_specs = get_dofn_specs
-
-
-def uninstall() -> None:
-    userstate.get_dofn_specs = _original

@@ -59,6 +59,11 @@ def is_local(options: PipelineOptions) -> bool:
     return options.view_as(StandardOptions).runner in LOCAL_RUNNERS
 
 
+def runs_locally(beam_args: list[str] | None) -> bool:
+    """Whether a build given these Beam arguments runs on the embedded local runner."""
+    return is_local(PipelineOptions(beam_args or []))
+
+
 def make_runner(options: PipelineOptions, environment=None):
     """The embedded DirectRunner's batch engine for local runs, else the named runner.
 
